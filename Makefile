@@ -1,0 +1,44 @@
+# The README's two commands: `make demo` (the main job) and `make test` (the whole suite).
+# Each creates or refreshes its own environment from uv.lock; nothing is installed outside this folder
+# except uv's download cache.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: env demo test lint typecheck pytest bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# --locked: fail instead of silently re-resolving when pyproject.toml and uv.lock disagree.
+env: $(UV)
+	$(UV) sync --locked --quiet
+
+demo: env
+	AIRFLOW_HOME=$(CURDIR)/.airflow $(BIN)/python -m airflow_ray_k8s.demo
+
+lint: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: env
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no test; make treats any non-zero exit as failure, so an empty
+# run can never pass as green.
+pytest: env
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: env
+	$(BIN)/python bench/import_time.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .airflow .pytest_cache .mypy_cache .ruff_cache

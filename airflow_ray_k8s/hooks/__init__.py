@@ -1,0 +1,1 @@
+"""Airflow hooks: the Airflow face of the Kubernetes layer."""

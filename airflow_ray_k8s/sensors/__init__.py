@@ -1,0 +1,1 @@
+"""Airflow sensors. Modules here import nothing heavy at module level (DAG parse cost)."""

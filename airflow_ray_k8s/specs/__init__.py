@@ -1,0 +1,1 @@
+"""Typed RayCluster and RayJob specs (pure: no I/O, no Kubernetes client)."""
