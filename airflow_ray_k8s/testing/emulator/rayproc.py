@@ -1,0 +1,416 @@
+"""Real Ray head processes for the emulator: one process group per RayCluster.
+
+Facts this module is built on (../shared/kuberay/FACTS.md, "Running real Ray heads"):
+
+- ``ray start --head --block`` under ``setsid`` is one process group; SIGTERM to the group stops
+  exactly that cluster in 2-3 s. ``ray stop`` kills every Ray process on the host, so it is never used.
+- Two heads at once need distinct GCS, dashboard (not in 10002-19999, the default worker-port
+  range), client-server and dashboard-agent ports, their own temp dir, and ideally their own worker
+  port range; otherwise job submission fails with 500 "No available agent to submit job".
+- Ray's unix sockets live under the temp dir and are limited to ~107 characters, so temp dirs are
+  short paths under ``/tmp/ark-<uid>/``.
+
+Every head records ``<pgid> <owner pid>`` in ``/tmp/ark-<uid>/<head>.pgid`` (and in the controller's
+workdir), so a later run reaps the leftovers of a crashed run whose owner process is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+# Ray's default worker-port range; the dashboard must not land in it (FACTS.md).
+_RAY_DEFAULT_WORKER_PORTS = range(10002, 20000)
+_WORKER_PORT_SPAN = 100
+
+
+class HeadStartError(RuntimeError):
+    """A Ray head did not become ready; the message carries the tail of its log."""
+
+
+def runtime_root() -> Path:
+    """The short per-user folder holding every head's temp dir and pgid file."""
+    return Path(f"/tmp/ark-{os.getuid()}")
+
+
+def venv_bin() -> Path:
+    """The folder of the running interpreter, put first on the heads' PATH (jobs run ``python``)."""
+    return Path(sys.executable).parent
+
+
+class PortAllocator:
+    """Hands out free loopback ports, never twice in one process and never in Ray's worker range."""
+
+    def __init__(self) -> None:
+        self._given: set[int] = set()
+
+    def port(self) -> int:
+        """One free TCP port on 127.0.0.1."""
+        for _ in range(200):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in self._given and port not in _RAY_DEFAULT_WORKER_PORTS:
+                self._given.add(port)
+                return port
+        raise RuntimeError("no free loopback port found")
+
+    def port_range(self, span: int = _WORKER_PORT_SPAN) -> tuple[int, int]:
+        """A block of ``span`` ports that are free now, between 20000 and 30000 (below the
+        ephemeral range, so ports handed out by :meth:`port` do not fall into it)."""
+        for _ in range(200):
+            base = 20000 + secrets.randbelow((30000 - 20000 - span) // span) * span
+            block = range(base, base + span)
+            if any(p in self._given for p in block):
+                continue
+            if all(_is_free(p) for p in (base, base + span // 2, base + span - 1)):
+                self._given.update(block)
+                return base, base + span - 1
+        raise RuntimeError("no free worker port range found")
+
+    def release(self, ports: HeadPorts) -> None:
+        """Forget the ports of a stopped head."""
+        for port in ports.singles():
+            self._given.discard(port)
+        self._given.difference_update(range(ports.min_worker, ports.max_worker + 1))
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class HeadPorts:
+    """Every port one head listens on; all distinct between heads."""
+
+    gcs: int
+    dashboard: int
+    client: int
+    agent_listen: int
+    agent_grpc: int
+    node_manager: int
+    object_manager: int
+    metrics: int
+    runtime_env_agent: int
+    min_worker: int
+    max_worker: int
+
+    @classmethod
+    def allocate(cls, allocator: PortAllocator) -> HeadPorts:
+        """Fresh ports for a new head."""
+        p = allocator.port
+        low, high = allocator.port_range()
+        return cls(p(), p(), p(), p(), p(), p(), p(), p(), p(), low, high)
+
+    def singles(self) -> list[int]:
+        """The single ports (not the worker range)."""
+        return [
+            self.gcs,
+            self.dashboard,
+            self.client,
+            self.agent_listen,
+            self.agent_grpc,
+            self.node_manager,
+            self.object_manager,
+            self.metrics,
+            self.runtime_env_agent,
+        ]
+
+
+@dataclass
+class RayHead:
+    """One real Ray head process group.
+
+    :param name: a label for logs (``namespace/cluster``).
+    :param ports: the ports it listens on.
+    :param num_cpus: logical CPUs it advertises (keep small on a 2-core machine).
+    :param object_store_memory: bytes of object store (Ray's minimum is ~75 MiB).
+    :param registry_dirs: extra folders (the controller's workdir) where the pgid is also recorded.
+    """
+
+    name: str
+    ports: HeadPorts
+    num_cpus: int = 1
+    num_gpus: int = 0
+    object_store_memory: int = 100 * 1024 * 1024
+    registry_dirs: list[Path] = field(default_factory=list)
+    token: str = field(default_factory=lambda: secrets.token_hex(4))
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+
+    @property
+    def temp_dir(self) -> Path:
+        """Ray's ``--temp-dir``: short, because Ray's unix socket paths are limited to ~107 chars."""
+        return runtime_root() / f"h{self.token}"
+
+    @property
+    def log_path(self) -> Path:
+        """Where the ``ray start`` process's own stdout/stderr go."""
+        return runtime_root() / f"h{self.token}.log"
+
+    @property
+    def pgid_file(self) -> Path:
+        """``<pgid> <owner pid>``: lets a later run reap this head if its owner crashed."""
+        return runtime_root() / f"h{self.token}.pgid"
+
+    @property
+    def dashboard_url(self) -> str:
+        """Base URL of the head's dashboard (job REST API)."""
+        return f"http://127.0.0.1:{self.ports.dashboard}"
+
+    @property
+    def pgid(self) -> int | None:
+        """The process group id (the ``ray start`` process is its leader), once started."""
+        return self.process.pid if self.process is not None else None
+
+    def command(self) -> list[str]:
+        """The ``ray start`` command line."""
+        p = self.ports
+        return [
+            str(venv_bin() / "ray"),
+            "start",
+            "--head",
+            "--block",
+            "--disable-usage-stats",
+            "--node-ip-address=127.0.0.1",
+            "--dashboard-host=127.0.0.1",
+            f"--port={p.gcs}",
+            f"--dashboard-port={p.dashboard}",
+            f"--ray-client-server-port={p.client}",
+            f"--dashboard-agent-listen-port={p.agent_listen}",
+            f"--dashboard-agent-grpc-port={p.agent_grpc}",
+            f"--node-manager-port={p.node_manager}",
+            f"--object-manager-port={p.object_manager}",
+            f"--metrics-export-port={p.metrics}",
+            f"--runtime-env-agent-port={p.runtime_env_agent}",
+            f"--min-worker-port={p.min_worker}",
+            f"--max-worker-port={p.max_worker}",
+            f"--num-cpus={self.num_cpus}",
+            f"--num-gpus={self.num_gpus}",
+            f"--object-store-memory={self.object_store_memory}",
+            f"--temp-dir={self.temp_dir}",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        """The head's environment: venv first on PATH, loopback only, no usage stats."""
+        env = dict(os.environ)
+        env["PATH"] = f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}"
+        env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        env["RAY_USAGE_STATS_ENABLED"] = "0"
+        env["PYTHONUNBUFFERED"] = "1"
+        # A head started by a test must not attach to a cluster named by the caller's environment.
+        env.pop("RAY_ADDRESS", None)
+        return env
+
+    def spawn(self) -> None:
+        """Start ``ray start --head --block`` in a new session (its own process group)."""
+        runtime_root().mkdir(mode=0o700, exist_ok=True)
+        self.temp_dir.mkdir(mode=0o700, exist_ok=True)
+        with open(self.log_path, "wb") as out:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                start_new_session=True,
+                cwd=self.temp_dir,
+            )
+        self.started_at = time.monotonic()
+        record = f"{self.process.pid} {os.getpid()} {self.temp_dir}\n"
+        self.pgid_file.write_text(record)
+        for folder in self.registry_dirs:
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(folder / "ray-pgids", "a") as fh:
+                fh.write(record)
+        log.info("started Ray head %s (pgid %s, dashboard %s)", self.name, self.pgid, self.dashboard_url)
+
+    def alive(self) -> bool:
+        """Whether the ``ray start`` leader is still running."""
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the head's own log, for error messages."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def wait_ready(self, session: aiohttp.ClientSession, timeout: float = 120.0) -> None:
+        """Poll the dashboard until ``GET /api/version`` and ``GET /api/jobs/`` answer.
+
+        Job submission itself can still answer 500 "No available agent" for a moment after this;
+        the RayJob controller retries submission the way KubeRay requeues a failed one.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.alive():
+                raise HeadStartError(f"Ray head {self.name} exited during start:\n{self.log_tail()}")
+            if await _answers(session, f"{self.dashboard_url}/api/version") and await _answers(
+                session, f"{self.dashboard_url}/api/jobs/"
+            ):
+                log.info("Ray head %s ready in %.1fs", self.name, time.monotonic() - self.started_at)
+                return
+            if time.monotonic() > deadline:
+                tail = self.log_tail()
+                raise HeadStartError(f"Ray head {self.name} not ready after {timeout:.0f}s:\n{tail}")
+            await asyncio.sleep(0.25)
+
+    def signal_group(self, sig: signal.Signals) -> bool:
+        """Send ``sig`` to the head's whole process group; False if the group is gone."""
+        if self.pgid is None:
+            return False
+        try:
+            os.killpg(self.pgid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the group, SIGKILL whatever is left after ``grace`` seconds, reap, clean up."""
+        if self.process is None:
+            return
+        self.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        # Polling: a process group's exit has no awaitable notification.
+        while time.monotonic() < deadline and _group_alive(self.pgid):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        self.kill_now()
+
+    def kill_now(self) -> None:
+        """Synchronous SIGKILL of the group and reap (atexit, finalizers, crash injection)."""
+        if self.process is None:
+            return
+        self.signal_group(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        _wait_group_gone(self.pgid, timeout=5)
+        self.cleanup_files()
+
+    def cleanup_files(self) -> None:
+        """Remove the temp dir, log and pgid record once the group is gone."""
+        if self.pgid is not None and _group_alive(self.pgid):
+            return
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        for path in (self.pgid_file, self.log_path):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+async def _answers(session: aiohttp.ClientSession, url: str) -> bool:
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=3)) as resp:
+            return resp.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        return False
+
+
+def _group_alive(pgid: int | None) -> bool:
+    if pgid is None:
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_group_gone(pgid: int | None, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        # Zombies of the group's children are reaped by init once the leader is gone.
+        time.sleep(0.05)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live processes in process group ``pgid`` (reads /proc; empty elsewhere)."""
+    members: list[int] = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Field 5 (pgrp) follows the parenthesised command name, which may contain spaces.
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def reap_leftovers() -> list[int]:
+    """Kill the head process groups of earlier runs whose owner process is gone.
+
+    Only groups recorded in ``/tmp/ark-<uid>/*.pgid`` are touched, and only when the recording
+    process is dead, so heads of concurrent runs (other test sessions) are left alone.
+    Returns the pgids that were killed.
+    """
+    killed: list[int] = []
+    root = runtime_root()
+    if not root.is_dir():
+        return killed
+    for record in root.glob("*.pgid"):
+        try:
+            pgid_s, owner_s, temp_dir = record.read_text().split()[:3]
+            pgid, owner = int(pgid_s), int(owner_s)
+        except (OSError, ValueError):
+            continue
+        if _pid_alive(owner):
+            continue
+        if _group_alive(pgid) and _group_is_ray_head(pgid, temp_dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            _wait_group_gone(pgid, timeout=5)
+            killed.append(pgid)
+            log.warning("reaped leftover Ray head process group %s (%s)", pgid, temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            record.unlink()
+        with contextlib.suppress(OSError):
+            record.with_suffix(".log").unlink()
+    return killed
+
+
+def _group_is_ray_head(pgid: int, temp_dir: str) -> bool:
+    """Guard against pgid reuse: some member's command line names the head's temp dir."""
+    for pid in group_members(pgid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if temp_dir in cmdline:
+            return True
+    # Without /proc (macOS) trust the record: it was written by this tool for this pgid.
+    return not Path("/proc").is_dir()
