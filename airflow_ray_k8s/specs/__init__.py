@@ -1,1 +1,67 @@
-"""Typed RayCluster and RayJob specs (pure: no I/O, no Kubernetes client)."""
+"""Typed RayCluster and RayJob specs that KubeRay v1.7 accepts (pure: no Kubernetes client).
+
+Three ways to a spec, each raising only :class:`~airflow_ray_k8s.exceptions.SpecValidationError`:
+
+- builders: ``build_rayjob("python train.py", cluster=build_raycluster(worker_gpu=1))``;
+- loading: ``load_raycluster("templates/gpu.yaml", overrides={"worker_groups": [...]})``;
+- models: ``RayClusterSpec.model_validate(spec_dict)``.
+
+``spec.to_spec_dict()`` gives the camelCase ``spec`` (unknown fields kept), ``spec.to_manifest(name)``
+the whole object. Importing this package imports pydantic: operator modules import it lazily.
+"""
+
+from airflow_ray_k8s.specs.base import KubeModel, RaySpecWarning, TopLevelModel
+from airflow_ray_k8s.specs.builders import (
+    DEFAULT_RAY_VERSION,
+    DEFAULT_TTL_SECONDS_AFTER_FINISHED,
+    GPU_RESOURCE,
+    WorkerGroup,
+    build_raycluster,
+    build_rayjob,
+    default_image,
+)
+from airflow_ray_k8s.specs.gcs_ft import LegacyGcsFtAnnotationWarning, migrate_gcs_ft_annotation
+from airflow_ray_k8s.specs.loading import apply_overrides, deep_merge, load_raycluster, load_rayjob
+from airflow_ray_k8s.specs.pod import Container, EnvVar, PodSpec, PodTemplate, ResourceRequirements
+from airflow_ray_k8s.specs.raycluster import (
+    AuthOptions,
+    AutoscalerOptions,
+    GcsFaultToleranceOptions,
+    HeadGroupSpec,
+    RayClusterSpec,
+    WorkerGroupSpec,
+)
+from airflow_ray_k8s.specs.rayjob import DeletionRule, DeletionStrategy, RayJobSpec
+
+__all__ = [
+    "DEFAULT_RAY_VERSION",
+    "DEFAULT_TTL_SECONDS_AFTER_FINISHED",
+    "GPU_RESOURCE",
+    "AuthOptions",
+    "AutoscalerOptions",
+    "Container",
+    "DeletionRule",
+    "DeletionStrategy",
+    "EnvVar",
+    "GcsFaultToleranceOptions",
+    "HeadGroupSpec",
+    "KubeModel",
+    "LegacyGcsFtAnnotationWarning",
+    "PodSpec",
+    "PodTemplate",
+    "RayClusterSpec",
+    "RayJobSpec",
+    "RaySpecWarning",
+    "ResourceRequirements",
+    "TopLevelModel",
+    "WorkerGroup",
+    "WorkerGroupSpec",
+    "apply_overrides",
+    "build_raycluster",
+    "build_rayjob",
+    "deep_merge",
+    "default_image",
+    "load_raycluster",
+    "load_rayjob",
+    "migrate_gcs_ft_annotation",
+]

@@ -1,0 +1,329 @@
+"""The base of every spec model: camelCase aliases, pass-through of unknown fields, one error type.
+
+Every public way to build a model (the constructor, ``model_validate``, the loaders) raises
+:class:`~airflow_ray_k8s.exceptions.SpecValidationError` and nothing else: pydantic's own
+``ValidationError`` is translated here, with paths in the user's (Python) terms such as
+``worker_groups[1].min_replicas``. KubeRay's semantic rules run after the shape is known to be
+right, through :meth:`KubeModel.rule_errors`, so they can collect every problem at once.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError
+from pydantic.alias_generators import to_camel
+from typing_extensions import Self
+
+from airflow_ray_k8s.exceptions import SpecValidationError
+
+Errors = list[tuple[str, str]]
+_M = TypeVar("_M", bound="KubeModel")
+
+INT32_MAX = 2**31 - 1
+API_VERSION = "ray.io/v1"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class RaySpecWarning(UserWarning):
+    """A spec KubeRay accepts but that probably does not do what its author meant."""
+
+
+def join_path(prefix: str, *parts: str | int) -> str:
+    """``join_path("worker_groups", 1, "min_replicas")`` -> ``worker_groups[1].min_replicas``.
+
+    Map keys that are not identifiers (``ray.io/cluster``) are written as ``["ray.io/cluster"]``.
+    """
+    out = prefix
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f'["{part}"]'
+    return out
+
+
+def _rule_text(error: Mapping[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "missing":
+        return "is required"
+    msg = str(error.get("msg", "is invalid"))
+    # Drop pydantic's "Value error, " prefix: the rule text is ours.
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def spec_error_from_pydantic(exc: ValidationError, prefix: str = "") -> SpecValidationError:
+    """The :class:`SpecValidationError` saying what ``exc`` says, with user-facing paths."""
+    errors: Errors = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        loc = [part for part in err.get("loc", ()) if not _is_validator_tag(part)]
+        errors.append((join_path(prefix, *loc) or "(spec)", _rule_text(err)))
+    return SpecValidationError(errors)
+
+
+def _is_validator_tag(part: Any) -> bool:
+    # pydantic inserts tags such as "function-after[...]" or a union member's type into ``loc``.
+    return isinstance(part, str) and ("[" in part or part in {"int", "float", "str", "bool"})
+
+
+def _stringify(value: Any) -> Any:
+    """KubeRay's string maps (rayStartParams, resources) as users write them: numbers become strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _stringify_map(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _stringify(item) for key, item in value.items()}
+    return value
+
+
+#: ``map[string]string`` in KubeRay where users naturally write numbers (``num-cpus: 0``).
+StringMap = Annotated[dict[str, str], BeforeValidator(_stringify_map)]
+
+
+class KubeModel(BaseModel):
+    """A piece of a KubeRay object: camelCase on the wire, snake_case in Python, extras kept.
+
+    Fields the model does not know (e.g. added by a KubeRay release after this code) are kept
+    as given and written back by :meth:`to_dict`: users are never blocked by them.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="allow",
+        # Error paths in the user's Python terms (``min_replicas``), not the wire's.
+        loc_by_alias=False,
+        # Users mutate specs before submitting; re-check on assignment would need every rule.
+        validate_assignment=False,
+        arbitrary_types_allowed=False,
+    )
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise spec_error_from_pydantic(exc) from exc
+        self.check()
+
+    # Tell pydantic this __init__ is the base one: nested models are then validated without calling
+    # it, so the rules and the error translation run once, at the top, with whole-tree paths.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: Literal["allow", "ignore", "forbid"] | None = None,
+        from_attributes: bool | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """Validate ``obj`` (a dict in wire or Python names); raises only :class:`SpecValidationError`."""
+        instance = cls._validate_shape(obj)
+        instance.check()
+        return instance
+
+    @classmethod
+    def _validate_shape(cls, obj: Any, prefix: str = "") -> Self:
+        if isinstance(obj, cls):
+            return obj
+        if not isinstance(obj, Mapping):
+            raise SpecValidationError([(prefix or "(spec)", f"must be a mapping, not {type(obj).__name__}")])
+        try:
+            return super().model_validate(dict(obj))
+        except ValidationError as exc:
+            raise spec_error_from_pydantic(exc, prefix) from exc
+
+    # --- KubeRay's rules ----------------------------------------------------------------------------------
+
+    def rule_errors(self, path: str = "") -> Errors:
+        """Every KubeRay rule this object (and what it holds) breaks, as ``(path, rule)`` pairs."""
+        return []
+
+    def check(self) -> None:
+        """Raise :class:`SpecValidationError` naming every rule the object breaks; warn on dubious ones."""
+        errors = self.rule_errors("")
+        if errors:
+            raise SpecValidationError(errors)
+
+    # --- output -------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object as KubeRay expects it: camelCase keys, unset fields left out, extras kept."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class TopLevelModel(KubeModel):
+    """A model that is a whole ``spec`` and may carry the surrounding object's labels / annotations.
+
+    KubeRay reads some settings from the object's annotations (``ray.io/ft-enabled``), so the
+    rules need them; they are kept beside the spec, not in it.
+    """
+
+    _labels: dict[str, str] = PrivateAttr(default_factory=dict)
+    _annotations: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels of the object this spec belongs to (from a loaded manifest or a builder)."""
+        return self._labels
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        """Annotations of the object this spec belongs to (KubeRay reads some settings there)."""
+        return self._annotations
+
+    @classmethod
+    def from_parts(
+        cls,
+        spec: Any,
+        *,
+        labels: Mapping[str, Any] | None = None,
+        annotations: Mapping[str, Any] | None = None,
+    ) -> Self:
+        """Validate ``spec`` together with the labels / annotations of its object."""
+        meta_errors = metadata_errors(labels, annotations)
+        instance = cls._validate_shape(spec)
+        if meta_errors:
+            raise SpecValidationError(meta_errors)
+        if instance is spec:
+            instance = instance.model_copy(deep=True)
+        instance._labels = {str(k): str(v) for k, v in (labels or {}).items()}
+        instance._annotations = {str(k): str(v) for k, v in (annotations or {}).items()}
+        instance.check()
+        return instance
+
+    def with_metadata(
+        self, *, labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None
+    ) -> Self:
+        """A copy whose object labels / annotations are updated with the ones given."""
+        return type(self).from_parts(
+            self,
+            labels={**self._labels, **(labels or {})},
+            annotations={**self._annotations, **(annotations or {})},
+        )
+
+    def check(self) -> None:
+        """Raise :class:`SpecValidationError` naming every broken rule; emit :class:`RaySpecWarning` s."""
+        super().check()
+        for message, category in self.rule_warnings():
+            warnings.warn(message, category, stacklevel=4)
+
+    #: ``kind`` of the object this is the spec of, and the longest name KubeRay accepts for it.
+    KIND: ClassVar[str] = ""
+    MAX_NAME_LENGTH: ClassVar[int] = 63
+
+    def to_spec_dict(self) -> dict[str, Any]:
+        """The ``spec`` as KubeRay expects it (camelCase, extras kept), after re-checking the rules.
+
+        The re-check catches a model mutated after construction into something KubeRay rejects.
+        """
+        KubeModel.check(self)
+        return self.to_dict()
+
+    def to_manifest(
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The whole object: ``apiVersion``, ``kind``, ``metadata`` and ``spec``.
+
+        :param name: object name: a DNS-1035 label short enough for KubeRay's suffixes.
+        :param namespace: object namespace, if it should be in the manifest.
+        :param labels: labels added to the spec's own (:attr:`labels`).
+        :param annotations: annotations added to the spec's own (:attr:`annotations`).
+        """
+        from airflow_ray_k8s.naming import dns1035_label_errors
+
+        merged_labels = {**self._labels, **(labels or {})}
+        merged_annotations = {**self._annotations, **(annotations or {})}
+        errors: Errors = [
+            ("metadata.name", rule) for rule in dns1035_label_errors(name, self.MAX_NAME_LENGTH)
+        ]
+        errors.extend(metadata_errors(merged_labels, merged_annotations))
+        if errors:
+            raise SpecValidationError(errors)
+        metadata: dict[str, Any] = {"name": name}
+        if namespace:
+            metadata["namespace"] = namespace
+        if merged_labels:
+            metadata["labels"] = merged_labels
+        if merged_annotations:
+            metadata["annotations"] = merged_annotations
+        return {
+            "apiVersion": API_VERSION,
+            "kind": self.KIND,
+            "metadata": metadata,
+            "spec": self.to_spec_dict(),
+        }
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Self:
+        """A copy with ``overrides`` deep-merged in (rules: :mod:`airflow_ray_k8s.specs.loading`)."""
+        from airflow_ray_k8s.specs.loading import apply_overrides
+
+        return apply_overrides(self, overrides)
+
+    def rule_warnings(self) -> list[tuple[str, type[Warning]]]:
+        """Things KubeRay accepts but that deserve the author's attention."""
+        return []
+
+
+def metadata_errors(
+    labels: Mapping[str, Any] | None, annotations: Mapping[str, Any] | None, path: str = "metadata"
+) -> Errors:
+    """Kubernetes' rules for an object's labels and annotations."""
+    from airflow_ray_k8s.naming import label_value_errors, qualified_name_errors
+
+    errors: Errors = []
+    for field, mapping in (("labels", labels), ("annotations", annotations)):
+        if mapping is None:
+            continue
+        if not isinstance(mapping, Mapping):
+            errors.append((join_path(path, field), "must be a mapping of strings"))
+            continue
+        for key, value in mapping.items():
+            where = join_path(path, field, str(key))
+            if not isinstance(key, str) or not isinstance(value, str):
+                errors.append((where, "keys and values must be strings"))
+                continue
+            errors.extend((where, f"key {rule}") for rule in qualified_name_errors(key))
+            if field == "labels":
+                errors.extend((where, f"value {rule}") for rule in label_value_errors(value))
+    return errors
+
+
+def label_errors(labels: Mapping[str, str] | None, path: str) -> Errors:
+    """Kubernetes' label rules for a map of labels (KubeRay checks a group's ``labels`` with them)."""
+    from airflow_ray_k8s.naming import label_value_errors, qualified_name_errors
+
+    errors: Errors = []
+    for key, value in (labels or {}).items():
+        where = join_path(path, key)
+        errors.extend((where, f"key {rule}") for rule in qualified_name_errors(key))
+        errors.extend((where, f"value {rule}") for rule in label_value_errors(value))
+    return errors
+
+
+def collect(models: Iterable[tuple[KubeModel | None, str]]) -> Errors:
+    """The rule errors of several optional sub-models, each at its path."""
+    errors: Errors = []
+    for model, path in models:
+        if model is not None:
+            errors.extend(model.rule_errors(path))
+    return errors

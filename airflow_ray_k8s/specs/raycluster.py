@@ -1,0 +1,454 @@
+"""The RayCluster spec (``ray.io/v1``), with KubeRay v1.7's validation rules mirrored client-side.
+
+Rules cite their source: ``validation.go`` is KubeRay's
+``ray-operator/controllers/ray/utils/validation.go`` (``ValidateRayClusterSpec``); ``webhook`` is
+its RayCluster validating webhook; ``CRD`` is a rule the v1.7.0 CRD schema itself enforces.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from airflow_ray_k8s.naming import MAX_RAYCLUSTER_NAME_LENGTH
+from airflow_ray_k8s.specs.base import (
+    INT32_MAX,
+    Errors,
+    KubeModel,
+    StringMap,
+    TopLevelModel,
+    join_path,
+    label_errors,
+)
+from airflow_ray_k8s.specs.pod import EnvVar, PodTemplate
+
+FT_ENABLED_ANNOTATION = "ray.io/ft-enabled"
+EXTERNAL_STORAGE_NAMESPACE_ANNOTATION = "ray.io/external-storage-namespace"
+AUTOSCALER_V2_ENV = "RAY_enable_autoscaler_v2"
+REDIS_ADDRESS_ENV = "RAY_REDIS_ADDRESS"
+REDIS_PASSWORD_ENV = "REDIS_PASSWORD"  # noqa: S105 - the variable's name, not a password
+REDIS_USERNAME_ENV = "REDIS_USERNAME"
+#: Oldest Ray that supports token authentication (validation.go).
+MIN_RAY_VERSION_FOR_TOKEN_AUTH = (2, 52, 0)
+#: rayStartParams keys that declare resources; they conflict with a group's ``resources`` map.
+_RAY_START_RESOURCE_KEYS = ("num-cpus", "num-gpus", "memory", "resources")
+
+NonNegInt32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
+class SecretValue(KubeModel):
+    """A value given literally or by reference (``redisPassword``, ``redisUsername``).
+
+    :param value: the literal value.
+    :param value_from: a Kubernetes ``valueFrom`` source, e.g. ``{"secretKeyRef": {...}}``.
+    """
+
+    value: str | None = None
+    value_from: dict[str, Any] | None = None
+
+
+class GcsFaultToleranceOptions(KubeModel):
+    """``gcsFaultToleranceOptions``: the GCS keeps its state outside the head pod.
+
+    :param backend: ``redis`` (default) or ``rocksdb``.
+    :param redis_address: ``host:port`` of the Redis that holds the GCS state.
+    :param redis_username: Redis user (literal or ``valueFrom``).
+    :param redis_password: Redis password (literal or ``valueFrom``, e.g. a Secret).
+    :param external_storage_namespace: key prefix in Redis; defaults to the cluster's uid.
+    :param storage: persistent-volume settings for the ``rocksdb`` backend.
+    """
+
+    backend: Literal["redis", "rocksdb"] | None = None
+    redis_address: str | None = None
+    redis_username: SecretValue | None = None
+    redis_password: SecretValue | None = None
+    external_storage_namespace: str | None = None
+    storage: dict[str, Any] | None = None
+
+
+class AutoscalerOptions(KubeModel):
+    """``autoscalerOptions``: the in-tree autoscaler sidecar.
+
+    :param upscaling_mode: ``Default``, ``Aggressive`` or ``Conservative``.
+    :param idle_timeout_seconds: seconds a worker may idle before it is removed.
+    :param version: ``v1`` or ``v2`` (v2 needs head and worker ``restartPolicy`` ``Never``).
+    :param image: autoscaler image (defaults to the head's).
+    :param image_pull_policy: its pull policy.
+    :param env: its environment.
+    :param resources: its resource requests / limits.
+    """
+
+    upscaling_mode: Literal["Default", "Aggressive", "Conservative"] | None = None
+    idle_timeout_seconds: NonNegInt32 | None = None
+    version: Literal["v1", "v2"] | None = None
+    image: str | None = None
+    image_pull_policy: str | None = None
+    env: list[EnvVar] | None = None
+    resources: dict[str, Any] | None = None
+
+
+class AuthOptions(KubeModel):
+    """``authOptions``: token authentication of the Ray dashboard / GCS (Ray >= 2.52).
+
+    :param mode: ``disabled`` or ``token``.
+    :param secret_name: Secret holding the token (KubeRay creates one if unset).
+    :param enable_k8s_token_auth: accept Kubernetes service-account tokens too.
+    """
+
+    mode: Literal["disabled", "token"] | None = None
+    secret_name: str | None = None
+    enable_k8s_token_auth: bool | None = None
+
+
+class UpgradeStrategy(KubeModel):
+    """``upgradeStrategy``: what KubeRay does when the pod templates change.
+
+    :param type: ``Recreate`` or ``None``.
+    """
+
+    type: Literal["Recreate", "None"] | None = None
+
+
+class ScaleStrategy(KubeModel):
+    """``scaleStrategy``: pods the autoscaler asks KubeRay to remove.
+
+    :param workers_to_delete: pod names.
+    """
+
+    workers_to_delete: list[str] | None = None
+
+
+class _GroupSpec(KubeModel):
+    template: PodTemplate
+    ray_start_params: StringMap | None = None
+    labels: dict[str, str] | None = None
+    resources: StringMap | None = None
+
+    def _group_errors(self, path: str, group: str) -> Errors:
+        errors: Errors = []
+        template_path = join_path(path, "template")
+        errors.extend(self.template.rule_errors(template_path))
+        if not self.template.spec.containers:
+            # validation.go: "headGroupSpec should have at least one container"
+            errors.append((join_path(template_path, "spec", "containers"), "needs at least one container"))
+        params = self.ray_start_params or {}
+        if self.resources and any(params.get(key) for key in _RAY_START_RESOURCE_KEYS):
+            # validation.go validateRayGroupResources
+            errors.append(
+                (
+                    join_path(path, "resources"),
+                    f"cannot be set together with num-cpus / num-gpus / memory / resources in "
+                    f"ray_start_params of the {group} group; use only one",
+                )
+            )
+        if "labels" in params:
+            # validation.go validateRayGroupLabels
+            errors.append(
+                (join_path(path, "ray_start_params", "labels"), "is not supported; use the group's labels")
+            )
+        errors.extend(label_errors(self.labels, join_path(path, "labels")))
+        return errors
+
+
+class HeadGroupSpec(_GroupSpec):
+    """``headGroupSpec``: the head pod.
+
+    :param template: the head pod template (Ray runs in its first container).
+    :param ray_start_params: ``ray start`` options, e.g. ``{"dashboard-host": "0.0.0.0"}``.
+    :param service_type: type of the head service (``ClusterIP`` by default).
+    :param head_service: a Service to use as the head service (template).
+    :param enable_ingress: create an Ingress for the dashboard.
+    :param labels: Ray node labels of the head (Ray >= 2.49).
+    :param resources: Ray resources of the head, e.g. ``{"CPU": "0"}``.
+    """
+
+    service_type: str | None = None
+    head_service: dict[str, Any] | None = None
+    enable_ingress: bool | None = None
+
+
+class WorkerGroupSpec(_GroupSpec):
+    """One entry of ``workerGroupSpecs``.
+
+    :param group_name: unique name of the group (``ray.io/group`` label of its pods).
+    :param template: the worker pod template.
+    :param replicas: desired workers (the autoscaler changes it when autoscaling is on).
+    :param min_replicas: lower bound for the autoscaler.
+    :param max_replicas: upper bound for the autoscaler.
+    :param num_of_hosts: hosts per replica (multi-host TPU slices); 1 otherwise.
+    :param idle_timeout_seconds: per-group idle timeout (autoscaler v2).
+    :param suspend: delete the group's pods while keeping the group.
+    :param ray_start_params: ``ray start`` options of the group's workers.
+    :param scale_strategy: workers the autoscaler wants removed.
+    :param labels: Ray node labels of the group.
+    :param resources: Ray resources of the group.
+    :param priority: scheduling priority among groups (Ray >= 2.56).
+    """
+
+    group_name: str
+    replicas: NonNegInt32 | None = None
+    min_replicas: NonNegInt32 | None = None
+    max_replicas: NonNegInt32 | None = None
+    num_of_hosts: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
+    idle_timeout_seconds: NonNegInt32 | None = None
+    suspend: bool | None = None
+    scale_strategy: ScaleStrategy | None = None
+    priority: int | None = None
+
+    def rule_errors(self, path: str = "") -> Errors:
+        from airflow_ray_k8s.naming import label_value_errors
+
+        errors = self._group_errors(path, f"'{self.group_name}' worker")
+        # The group name becomes the ``ray.io/group`` label of its pods and part of their names.
+        if not self.group_name:
+            errors.append((join_path(path, "group_name"), "must not be empty"))
+        else:
+            errors.extend(
+                (join_path(path, "group_name"), f"is used as a label value and {rule}")
+                for rule in label_value_errors(self.group_name)
+            )
+        low = 0 if self.min_replicas is None else self.min_replicas
+        high = INT32_MAX if self.max_replicas is None else self.max_replicas
+        if low > high:
+            errors.append((join_path(path, "min_replicas"), f"must be <= max_replicas ({high})"))
+        elif self.replicas is not None and not low <= self.replicas <= high:
+            errors.append(
+                (
+                    join_path(path, "replicas"),
+                    f"must be between min_replicas ({low}) and max_replicas ({high})",
+                )
+            )
+        return errors
+
+
+class RayClusterSpec(TopLevelModel):
+    """The ``spec`` of a RayCluster (also a RayJob's ``rayClusterSpec``).
+
+    Build one with :func:`airflow_ray_k8s.specs.build_raycluster`, load one with
+    :func:`airflow_ray_k8s.specs.load_raycluster`, or construct it from its parts.
+
+    :param head_group: ``headGroupSpec``.
+    :param worker_groups: ``workerGroupSpecs``.
+    :param ray_version: the Ray version of the image (KubeRay adapts to it).
+    :param enable_in_tree_autoscaling: run the Ray autoscaler beside the head.
+    :param autoscaler_options: the autoscaler's settings.
+    :param gcs_fault_tolerance_options: keep GCS state outside the head (Redis / RocksDB).
+    :param auth_options: token authentication (Ray >= 2.52).
+    :param suspend: delete all pods while keeping the cluster.
+    :param head_service_annotations: annotations of the head service.
+    :param upgrade_strategy: ``Recreate`` or ``None`` on template changes.
+    :param managed_by: controller that reconciles the cluster (``ray.io/kuberay-operator`` or
+        ``kueue.x-k8s.io/multikueue``); immutable.
+    """
+
+    head_group: HeadGroupSpec = Field(alias="headGroupSpec")
+    worker_groups: list[WorkerGroupSpec] | None = Field(default=None, alias="workerGroupSpecs")
+    ray_version: str | None = None
+    enable_in_tree_autoscaling: bool | None = None
+    autoscaler_options: AutoscalerOptions | None = None
+    gcs_fault_tolerance_options: GcsFaultToleranceOptions | None = None
+    auth_options: AuthOptions | None = None
+    suspend: bool | None = None
+    head_service_annotations: dict[str, str] | None = None
+    upgrade_strategy: UpgradeStrategy | None = None
+    # CRD: CEL rule on managedBy.
+    managed_by: Literal["ray.io/kuberay-operator", "kueue.x-k8s.io/multikueue"] | None = None
+
+    KIND: ClassVar[str] = "RayCluster"
+    MAX_NAME_LENGTH: ClassVar[int] = MAX_RAYCLUSTER_NAME_LENGTH
+
+    # --- derived facts (the helpers KubeRay's rules use) --------------------------------------------
+
+    @property
+    def autoscaling_enabled(self) -> bool:
+        """``IsAutoscalingEnabled``."""
+        return bool(self.enable_in_tree_autoscaling)
+
+    @property
+    def autoscaler_v2(self) -> bool:
+        """``IsAutoscalingV2Enabled``: the options say v2, or the head sets the v2 env var."""
+        if self.autoscaler_options is not None and self.autoscaler_options.version is not None:
+            return self.autoscaler_options.version == "v2"
+        var = self._head_env(AUTOSCALER_V2_ENV)
+        return var is not None and (var.value or "").lower() in ("1", "true")
+
+    def gcs_ft_enabled(self, annotations: dict[str, str] | None = None) -> bool:
+        """``IsGCSFaultToleranceEnabled``: the struct is set, or the old annotation says ``true``."""
+        annotations = self.annotations if annotations is None else annotations
+        legacy = annotations.get(FT_ENABLED_ANNOTATION, "").lower() == "true"
+        return self.gcs_fault_tolerance_options is not None or legacy
+
+    def _head_env(self, name: str) -> EnvVar | None:
+        container = self.head_group.template.ray_container
+        return container.env_var(name) if container is not None else None
+
+    # --- rules ------------------------------------------------------------------------------------------
+
+    def rule_errors(self, path: str = "", annotations: dict[str, str] | None = None) -> Errors:
+        """KubeRay's ``ValidateRayClusterSpec`` (plus webhook and CRD rules), every error at once."""
+        annotations = self.annotations if annotations is None else annotations
+        head_path = join_path(path, "head_group")
+        errors = self.head_group._group_errors(head_path, "head")
+        groups = self.worker_groups or []
+        seen: dict[str, int] = {}
+        for index, group in enumerate(groups):
+            group_path = join_path(path, "worker_groups", index)
+            errors.extend(group.rule_errors(group_path))
+            if group.group_name in seen:
+                # webhook: "worker group names must be unique"
+                errors.append(
+                    (
+                        join_path(group_path, "group_name"),
+                        f"must be unique ('{group.group_name}' is also "
+                        f"worker_groups[{seen[group.group_name]}])",
+                    )
+                )
+            seen.setdefault(group.group_name, index)
+        if not self.head_group.template.spec.containers:
+            return errors  # the remaining rules read the head container
+        errors.extend(self._gcs_ft_errors(path, head_path, annotations))
+        errors.extend(self._autoscaling_errors(path, head_path, groups))
+        errors.extend(self._auth_errors(path))
+        return errors
+
+    def _gcs_ft_errors(self, path: str, head_path: str, annotations: dict[str, str]) -> Errors:
+        errors: Errors = []
+        options_path = join_path(path, "gcs_fault_tolerance_options")
+        params = self.head_group.ray_start_params or {}
+        env_path = join_path(head_path, "template", "spec", "containers", 0, "env")
+        if annotations.get(FT_ENABLED_ANNOTATION, "") and self.gcs_fault_tolerance_options is not None:
+            errors.append(
+                (
+                    options_path,
+                    f"cannot be combined with the {FT_ENABLED_ANNOTATION} annotation; remove the "
+                    "annotation (see airflow_ray_k8s.specs.migrate_gcs_ft_annotation)",
+                )
+            )
+        if not self.gcs_ft_enabled(annotations) and self._head_env(REDIS_ADDRESS_ENV) is not None:
+            errors.append(
+                (
+                    env_path,
+                    f"{REDIS_ADDRESS_ENV} implicitly enables GCS fault tolerance; set "
+                    "gcs_fault_tolerance_options.redis_address instead",
+                )
+            )
+        if self.gcs_fault_tolerance_options is not None:
+            if params.get("redis-password"):
+                errors.append(
+                    (
+                        join_path(head_path, "ray_start_params", "redis-password"),
+                        "cannot be set with gcs_fault_tolerance_options; use its redis_password",
+                    )
+                )
+            if self._head_env(REDIS_PASSWORD_ENV) is not None:
+                errors.append(
+                    (
+                        env_path,
+                        f"{REDIS_PASSWORD_ENV} cannot be set with gcs_fault_tolerance_options; "
+                        "use its redis_password",
+                    )
+                )
+            if self._head_env(REDIS_ADDRESS_ENV) is not None:
+                errors.append(
+                    (
+                        env_path,
+                        f"{REDIS_ADDRESS_ENV} cannot be set with gcs_fault_tolerance_options; "
+                        "use its redis_address",
+                    )
+                )
+            if annotations.get(EXTERNAL_STORAGE_NAMESPACE_ANNOTATION, ""):
+                errors.append(
+                    (
+                        f'metadata.annotations["{EXTERNAL_STORAGE_NAMESPACE_ANNOTATION}"]',
+                        "cannot be set with gcs_fault_tolerance_options; use its external_storage_namespace",
+                    )
+                )
+        if params.get("redis-username"):
+            errors.append(
+                (
+                    join_path(head_path, "ray_start_params", "redis-username"),
+                    "is not supported; use gcs_fault_tolerance_options.redis_username",
+                )
+            )
+        if self._head_env(REDIS_USERNAME_ENV) is not None:
+            errors.append(
+                (
+                    env_path,
+                    f"{REDIS_USERNAME_ENV} is not supported; use gcs_fault_tolerance_options.redis_username",
+                )
+            )
+        return errors
+
+    def _autoscaling_errors(self, path: str, head_path: str, groups: list[WorkerGroupSpec]) -> Errors:
+        errors: Errors = []
+        env_path = join_path(head_path, "template", "spec", "containers", 0, "env")
+        v2_var = self._head_env(AUTOSCALER_V2_ENV)
+        if not self.autoscaling_enabled:
+            if v2_var is not None and v2_var.value in ("1", "true"):
+                errors.append(
+                    (
+                        env_path,
+                        f"{AUTOSCALER_V2_ENV}={v2_var.value} needs enable_in_tree_autoscaling=True",
+                    )
+                )
+            return errors
+        for index, group in enumerate(groups):
+            if group.suspend:
+                errors.append(
+                    (
+                        join_path(path, "worker_groups", index, "suspend"),
+                        "a worker group cannot be suspended with autoscaling enabled",
+                    )
+                )
+        if self.autoscaler_options is not None and self.autoscaler_options.version and v2_var is not None:
+            errors.append(
+                (
+                    join_path(path, "autoscaler_options", "version"),
+                    f"cannot be set together with the head env var {AUTOSCALER_V2_ENV}; use only the former",
+                )
+            )
+        if self.autoscaler_v2:
+            templates = [(head_path, self.head_group.template)] + [
+                (join_path(path, "worker_groups", i), g.template) for i, g in enumerate(groups)
+            ]
+            for group_path, template in templates:
+                if template.spec.restart_policy not in (None, "", "Never"):
+                    errors.append(
+                        (
+                            join_path(group_path, "template", "spec", "restart_policy"),
+                            "must be Never or unset with autoscaler v2",
+                        )
+                    )
+        return errors
+
+    def _auth_errors(self, path: str) -> Errors:
+        if self.auth_options is None or self.auth_options.mode != "token":
+            return []
+        where = join_path(path, "ray_version")
+        if not self.ray_version:
+            return [(where, "is required with auth_options.mode='token' (Ray >= 2.52.0)")]
+        parsed = parse_ray_version(self.ray_version)
+        if parsed is None:
+            return [(where, f"'{self.ray_version}' is not a version (needed by auth_options.mode='token')")]
+        if parsed < MIN_RAY_VERSION_FOR_TOKEN_AUTH:
+            return [(where, f"must be >= 2.52.0 with auth_options.mode='token' (got {self.ray_version})")]
+        return []
+
+    def rule_warnings(self) -> list[tuple[str, type[Warning]]]:
+        from airflow_ray_k8s.specs.gcs_ft import legacy_ft_warning
+
+        return legacy_ft_warning(self.annotations, self.gcs_fault_tolerance_options is not None)
+
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def parse_ray_version(text: str) -> tuple[int, int, int] | None:
+    """``"2.52.0"`` -> ``(2, 52, 0)``, tolerant like KubeRay's ``version.ParseGeneric``; else None."""
+    match = _VERSION.match(text.strip())
+    if match is None:
+        return None
+    major, minor, patch = (int(part) if part else 0 for part in match.groups())
+    return (major, minor, patch)

@@ -1,0 +1,409 @@
+"""The RayJob spec (``ray.io/v1``), with KubeRay v1.7's validation rules mirrored client-side.
+
+A RayJob KubeRay rejects does not fail at creation: it is accepted by the API server and then sits
+in ``jobDeploymentStatus: ValidationFailed`` forever. Checking the same rules here turns that into an
+immediate error in the DAG. Rules cite ``validation.go`` (KubeRay's ``ValidateRayJobSpec``) or the
+CRD's own schema / CEL rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+import yaml
+from pydantic import BeforeValidator, Field, PlainSerializer
+
+from airflow_ray_k8s.naming import MAX_RAYJOB_NAME_LENGTH
+from airflow_ray_k8s.specs.base import (
+    INT32_MAX,
+    Errors,
+    KubeModel,
+    RaySpecWarning,
+    StringMap,
+    TopLevelModel,
+    join_path,
+)
+from airflow_ray_k8s.specs.pod import PodTemplate
+from airflow_ray_k8s.specs.raycluster import NonNegInt32, RayClusterSpec
+
+#: The clusterSelector key naming the RayCluster a RayJob runs on.
+CLUSTER_SELECTOR_KEY = "ray.io/cluster"
+
+SubmissionMode = Literal["K8sJobMode", "HTTPMode", "InteractiveMode", "SidecarMode"]
+DeletionPolicyType = Literal["DeleteCluster", "DeleteWorkers", "DeleteSelf", "DeleteNone"]
+PositiveInt32 = Annotated[int, Field(gt=0, le=INT32_MAX)]
+# Order in which deletion policies must fire for one job status (validation.go validateTTLConsistency).
+_TTL_ORDER: tuple[DeletionPolicyType, ...] = ("DeleteWorkers", "DeleteCluster", "DeleteSelf")
+
+
+def _parse_runtime_env(value: Any) -> Any:
+    """``runtimeEnvYAML`` is a YAML string on the wire and a dict in Python."""
+    if value is None or isinstance(value, Mapping):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a dict (or a YAML mapping as a string)")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        # validation.go: UnmarshalRuntimeEnvYAML. No excerpt of the text: it may hold secrets.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ValueError(f"is not valid YAML{where}") from None
+    except RecursionError:
+        raise ValueError("is nested too deeply") from None
+    if parsed is None:
+        return None
+    if not isinstance(parsed, Mapping):
+        raise ValueError("must be a YAML mapping (runtime_env fields such as pip, working_dir, env_vars)")
+    return parsed
+
+
+def _render_runtime_env(value: dict[str, Any]) -> str:
+    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
+
+
+def _parse_entrypoint_resources(value: Any) -> Any:
+    """``entrypointResources`` is a JSON object as a string on the wire and a dict in Python."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        raise ValueError('must be a JSON object such as {"custom_resource": 1}') from None
+
+
+RuntimeEnv = Annotated[
+    dict[str, Any], BeforeValidator(_parse_runtime_env), PlainSerializer(_render_runtime_env, return_type=str)
+]
+EntrypointResources = Annotated[
+    dict[str, Annotated[float, Field(ge=0)]],
+    BeforeValidator(_parse_entrypoint_resources),
+    PlainSerializer(lambda v: json.dumps(v, sort_keys=True), return_type=str),
+]
+
+
+class DeletionCondition(KubeModel):
+    """When a deletion rule fires.
+
+    :param job_status: ``SUCCEEDED`` or ``FAILED`` (exclusive with ``job_deployment_status``).
+    :param job_deployment_status: ``Failed`` (e.g. the job never started).
+    :param ttl_seconds: seconds after the job's ``endTime``.
+    """
+
+    job_status: Literal["SUCCEEDED", "FAILED"] | None = None
+    job_deployment_status: Literal["Failed"] | None = None
+    ttl_seconds: NonNegInt32 | None = None
+
+
+class DeletionRule(KubeModel):
+    """One of ``deletionStrategy.deletionRules``.
+
+    :param policy: ``DeleteCluster``, ``DeleteWorkers``, ``DeleteSelf`` or ``DeleteNone``.
+    :param condition: when it fires.
+    """
+
+    policy: DeletionPolicyType
+    condition: DeletionCondition
+
+
+class DeletionPolicy(KubeModel):
+    """Legacy ``deletionStrategy.onSuccess`` / ``onFailure``.
+
+    :param policy: what to delete.
+    """
+
+    policy: DeletionPolicyType | None = None
+
+
+class DeletionStrategy(KubeModel):
+    """``deletionStrategy``: either ``deletion_rules`` or both legacy ``on_success`` / ``on_failure``.
+
+    :param deletion_rules: rules with per-status TTLs (KubeRay >= 1.5).
+    :param on_success: legacy policy after success.
+    :param on_failure: legacy policy after failure.
+    """
+
+    deletion_rules: list[DeletionRule] | None = None
+    on_success: DeletionPolicy | None = None
+    on_failure: DeletionPolicy | None = None
+
+
+class SubmitterConfig(KubeModel):
+    """``submitterConfig``.
+
+    :param backoff_limit: retries of the submitter Kubernetes Job.
+    """
+
+    backoff_limit: NonNegInt32 | None = None
+
+
+class RayJobSpec(TopLevelModel):
+    """The ``spec`` of a RayJob.
+
+    Build one with :func:`airflow_ray_k8s.specs.build_rayjob`, load one with
+    :func:`airflow_ray_k8s.specs.load_rayjob`, or construct it from its parts.
+
+    :param entrypoint: the command the job runs, e.g. ``python train.py``.
+    :param runtime_env: Ray runtime env as a dict (``pip``, ``working_dir``, ``env_vars``, ...);
+        written to ``runtimeEnvYAML``.
+    :param job_id: the Ray job id (KubeRay generates one if unset).
+    :param metadata: Ray job metadata (string map).
+    :param submission_mode: ``K8sJobMode`` (default), ``HTTPMode``, ``InteractiveMode``, ``SidecarMode``.
+    :param submitter_pod_template: pod template of the submitter Job (K8sJobMode).
+    :param submitter_config: settings of the submitter Job.
+    :param ray_cluster_spec: the cluster KubeRay creates for this job.
+    :param cluster_selector: run on an existing cluster instead: ``{"ray.io/cluster": name}``.
+    :param shutdown_after_job_finishes: delete the cluster when the job ends.
+    :param ttl_seconds_after_finished: delay before that deletion.
+    :param active_deadline_seconds: fail the job after this many seconds.
+    :param pre_running_deadline_seconds: fail the job if it is not running after this many seconds.
+    :param backoff_limit: retries, each with a new cluster.
+    :param suspend: create the job suspended (Kueue).
+    :param entrypoint_num_cpus: CPUs reserved for the driver.
+    :param entrypoint_num_gpus: GPUs reserved for the driver.
+    :param entrypoint_resources: custom resources reserved for the driver, as a dict.
+    :param deletion_strategy: what to delete when, per outcome.
+    :param managed_by: ``ray.io/kuberay-operator`` or ``kueue.x-k8s.io/multikueue``; immutable.
+    """
+
+    entrypoint: str | None = None
+    runtime_env: RuntimeEnv | None = Field(default=None, alias="runtimeEnvYAML")
+    job_id: str | None = None
+    metadata: StringMap | None = None
+    submission_mode: SubmissionMode | None = None
+    submitter_pod_template: PodTemplate | None = None
+    submitter_config: SubmitterConfig | None = None
+    ray_cluster_spec: RayClusterSpec | None = None
+    cluster_selector: dict[str, str] | None = None
+    shutdown_after_job_finishes: bool | None = None
+    ttl_seconds_after_finished: NonNegInt32 | None = None
+    active_deadline_seconds: PositiveInt32 | None = None
+    # CRD: minimum 1.
+    pre_running_deadline_seconds: PositiveInt32 | None = None
+    backoff_limit: NonNegInt32 | None = None
+    suspend: bool | None = None
+    entrypoint_num_cpus: Annotated[float, Field(ge=0)] | None = None
+    entrypoint_num_gpus: Annotated[float, Field(ge=0)] | None = None
+    entrypoint_resources: EntrypointResources | None = None
+    deletion_strategy: DeletionStrategy | None = None
+    managed_by: Literal["ray.io/kuberay-operator", "kueue.x-k8s.io/multikueue"] | None = None
+
+    KIND: ClassVar[str] = "RayJob"
+    MAX_NAME_LENGTH: ClassVar[int] = MAX_RAYJOB_NAME_LENGTH
+
+    @property
+    def mode(self) -> str:
+        """The submission mode in effect (KubeRay's default is ``K8sJobMode``)."""
+        return self.submission_mode or "K8sJobMode"
+
+    @property
+    def uses_cluster_selector(self) -> bool:
+        """Whether the job runs on an existing cluster (KubeRay: a non-empty ``clusterSelector``)."""
+        return bool(self.cluster_selector)
+
+    def rule_errors(self, path: str = "") -> Errors:
+        """KubeRay's ``ValidateRayJobSpec`` (plus CRD rules), every error at once."""
+        errors: Errors = []
+        shutdown = bool(self.shutdown_after_job_finishes)
+        selector = self.uses_cluster_selector
+        if self.suspend and not shutdown:
+            errors.append((join_path(path, "suspend"), "needs shutdown_after_job_finishes=True"))
+        if (self.ttl_seconds_after_finished or 0) > 0 and not shutdown:
+            errors.append(
+                (join_path(path, "ttl_seconds_after_finished"), "needs shutdown_after_job_finishes=True")
+            )
+        errors.extend(self._deletion_errors(path))
+        if self.suspend and selector:
+            errors.append((join_path(path, "suspend"), "is not supported with cluster_selector"))
+        if self.ray_cluster_spec is None and not selector:
+            errors.append(
+                (
+                    join_path(path, "ray_cluster_spec"),
+                    "one of ray_cluster_spec or cluster_selector is required",
+                )
+            )
+        if selector:
+            if not (self.cluster_selector or {}).get(CLUSTER_SELECTOR_KEY):
+                errors.append(
+                    (
+                        join_path(path, "cluster_selector", CLUSTER_SELECTOR_KEY),
+                        "is required: the name of the RayCluster to run on",
+                    )
+                )
+            if self.mode == "SidecarMode":
+                errors.append(
+                    (join_path(path, "submission_mode"), "SidecarMode does not support cluster_selector")
+                )
+            if (self.backoff_limit or 0) > 0:
+                errors.append(
+                    (
+                        join_path(path, "backoff_limit"),
+                        "must be 0 with cluster_selector (retries need a new cluster)",
+                    )
+                )
+        if self.mode == "InteractiveMode" and (self.backoff_limit or 0) > 0:
+            errors.append((join_path(path, "backoff_limit"), "must be 0 in InteractiveMode"))
+        if self.mode == "SidecarMode":
+            errors.extend(self._sidecar_errors(path))
+        if self.mode != "InteractiveMode" and not (self.entrypoint or "").strip():
+            # Not a KubeRay rule: KubeRay would submit an empty command that fails at once.
+            errors.append((join_path(path, "entrypoint"), f"is required in {self.mode}"))
+        if self.submitter_pod_template is not None:
+            template_path = join_path(path, "submitter_pod_template")
+            errors.extend(self.submitter_pod_template.rule_errors(template_path))
+            if not self.submitter_pod_template.spec.containers:
+                errors.append(
+                    (join_path(template_path, "spec", "containers"), "needs at least one container")
+                )
+        if self.ray_cluster_spec is not None:
+            errors.extend(
+                self.ray_cluster_spec.rule_errors(join_path(path, "ray_cluster_spec"), self.annotations)
+            )
+        return errors
+
+    def _sidecar_errors(self, path: str) -> Errors:
+        errors: Errors = []
+        if self.submitter_pod_template is not None:
+            errors.append((join_path(path, "submitter_pod_template"), "is not supported in SidecarMode"))
+        if self.submitter_config is not None:
+            errors.append((join_path(path, "submitter_config"), "is not supported in SidecarMode"))
+        if self.ray_cluster_spec is not None:
+            policy = self.ray_cluster_spec.head_group.template.spec.restart_policy
+            if policy not in (None, "", "Never"):
+                errors.append(
+                    (
+                        join_path(
+                            path, "ray_cluster_spec", "head_group", "template", "spec", "restart_policy"
+                        ),
+                        "must be Never or unset in SidecarMode",
+                    )
+                )
+        return errors
+
+    def _deletion_errors(self, path: str) -> Errors:
+        strategy = self.deletion_strategy
+        if strategy is None:
+            return []
+        where = join_path(path, "deletion_strategy")
+        legacy = strategy.on_success is not None or strategy.on_failure is not None
+        if strategy.deletion_rules is not None and not strategy.deletion_rules:
+            return [(join_path(where, "deletion_rules"), "must not be empty")]  # CRD: minItems 1
+        rules = bool(strategy.deletion_rules)
+        errors: Errors = []
+        if rules and self.shutdown_after_job_finishes:
+            errors.append(
+                (
+                    join_path(where, "deletion_rules"),
+                    "cannot be combined with shutdown_after_job_finishes=True",
+                )
+            )
+        if rules and legacy:
+            errors.append((where, "cannot combine on_success / on_failure with deletion_rules"))
+        elif legacy:
+            errors.extend(self._legacy_deletion_errors(where))
+        elif rules:
+            errors.extend(self._deletion_rule_errors(where))
+        else:
+            errors.append((where, "needs both on_success and on_failure, or deletion_rules"))
+        return errors
+
+    def _autoscaling(self) -> bool:
+        return self.ray_cluster_spec is not None and self.ray_cluster_spec.autoscaling_enabled
+
+    def _legacy_deletion_errors(self, where: str) -> Errors:
+        strategy = self.deletion_strategy
+        assert strategy is not None
+        errors: Errors = []
+        policies: dict[str, str] = {}
+        for name, item in (("on_success", strategy.on_success), ("on_failure", strategy.on_failure)):
+            if item is None:
+                errors.append((join_path(where, name), "is required when the other legacy policy is set"))
+            elif item.policy is None:
+                errors.append((join_path(where, name, "policy"), "is required"))
+            else:
+                policies[name] = item.policy
+        for name, policy in policies.items():
+            if self.uses_cluster_selector and policy in ("DeleteCluster", "DeleteWorkers"):
+                errors.append(
+                    (join_path(where, name, "policy"), f"{policy} is not supported with cluster_selector")
+                )
+            if policy == "DeleteWorkers" and self._autoscaling():
+                errors.append(
+                    (join_path(where, name, "policy"), "DeleteWorkers is not supported with autoscaling")
+                )
+            if policy == "DeleteNone" and self.shutdown_after_job_finishes:
+                errors.append(
+                    (
+                        join_path(where, name, "policy"),
+                        "DeleteNone contradicts shutdown_after_job_finishes=True",
+                    )
+                )
+        return errors
+
+    def _deletion_rule_errors(self, where: str) -> Errors:
+        strategy = self.deletion_strategy
+        assert strategy is not None
+        errors: Errors = []
+        by_status: dict[str, dict[str, int]] = {}
+        for index, rule in enumerate(strategy.deletion_rules or []):
+            rule_path = join_path(where, "deletion_rules", index)
+            condition = rule.condition
+            if (condition.job_status is None) == (condition.job_deployment_status is None):
+                # CRD CEL rules on the condition.
+                errors.append(
+                    (
+                        join_path(rule_path, "condition"),
+                        "needs exactly one of job_status or job_deployment_status",
+                    )
+                )
+                continue
+            if self.uses_cluster_selector and rule.policy in ("DeleteCluster", "DeleteWorkers"):
+                errors.append(
+                    (join_path(rule_path, "policy"), f"{rule.policy} is not supported with cluster_selector")
+                )
+                continue
+            if rule.policy == "DeleteWorkers" and self._autoscaling():
+                errors.append(
+                    (join_path(rule_path, "policy"), "DeleteWorkers is not supported with autoscaling")
+                )
+                continue
+            status = condition.job_status or f"deployment {condition.job_deployment_status}"
+            ttls = by_status.setdefault(status, {})
+            if rule.policy in ttls:
+                errors.append((rule_path, f"duplicate rule for policy {rule.policy} and status {status}"))
+                continue
+            ttls[rule.policy] = condition.ttl_seconds or 0
+        for status, ttls in by_status.items():
+            previous: tuple[str, int] | None = None
+            for policy in _TTL_ORDER:
+                if policy not in ttls:
+                    continue
+                if previous is not None and ttls[policy] < previous[1]:
+                    errors.append(
+                        (
+                            join_path(where, "deletion_rules"),
+                            f"for {status}: the {policy} TTL ({ttls[policy]}) must be >= the "
+                            f"{previous[0]} TTL ({previous[1]})",
+                        )
+                    )
+                previous = (policy, ttls[policy])
+        return errors
+
+    def rule_warnings(self) -> list[tuple[str, type[Warning]]]:
+        from airflow_ray_k8s.specs.gcs_ft import legacy_ft_warning
+
+        out: list[tuple[str, type[Warning]]] = []
+        if self.uses_cluster_selector and self.ray_cluster_spec is not None:
+            out.append(
+                (
+                    "both cluster_selector and ray_cluster_spec are set: KubeRay uses the selected "
+                    "cluster and ignores ray_cluster_spec",
+                    RaySpecWarning,
+                )
+            )
+        if self.ray_cluster_spec is not None:
+            has_options = self.ray_cluster_spec.gcs_fault_tolerance_options is not None
+            out.extend(legacy_ft_warning(self.annotations, has_options))
+        return out
