@@ -344,7 +344,11 @@ def _worker_group_dict(
         low = group.min_replicas if group.min_replicas is not None else 0
         replicas = group.replicas if group.replicas is not None else low
     else:
-        replicas = group.replicas if group.replicas is not None else 1
+        replicas = group.replicas
+        if replicas is None:
+            replicas = group.min_replicas if group.min_replicas is not None else 1
+            if group.max_replicas is not None:
+                replicas = min(replicas, group.max_replicas)
         low = group.min_replicas if group.min_replicas is not None else replicas
     high = group.max_replicas if group.max_replicas is not None else max(replicas, low, 1)
     group_defaults = _PodDefaults(
