@@ -1,0 +1,53 @@
+"""Per-object emulator settings, set as annotations so that DAG tests can set them through the
+provider. KubeRay copies a RayJob's annotations onto the RayCluster it creates, so cluster faults
+set on a RayJob reach its cluster too.
+
+Cluster (RayCluster or RayJob):
+
+- ``emulator.airflow-ray-k8s.io/head-fault``: ``ImagePullBackOff`` | ``ErrImagePull`` |
+  ``Unschedulable``: the head pod never starts; its status and events say why, as on a real cluster.
+- ``emulator.airflow-ray-k8s.io/provision-delay-seconds``: the head starts this long after the
+  RayCluster was created (slow provisioning).
+- ``emulator.airflow-ray-k8s.io/head-crash-after-seconds``: the head's processes are killed this
+  long after it became ready (a head crash mid-job).
+
+Job (RayJob, scripted mode only):
+
+- ``emulator.airflow-ray-k8s.io/outcome``: ``SUCCEEDED`` | ``FAILED``.
+- ``emulator.airflow-ray-k8s.io/duration-seconds``: seconds from submission to the job's end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+PREFIX = "emulator.airflow-ray-k8s.io/"
+HEAD_FAULT = PREFIX + "head-fault"
+PROVISION_DELAY = PREFIX + "provision-delay-seconds"
+HEAD_CRASH_AFTER = PREFIX + "head-crash-after-seconds"
+OUTCOME = PREFIX + "outcome"
+DURATION = PREFIX + "duration-seconds"
+
+HEAD_FAULTS = ("ImagePullBackOff", "ErrImagePull", "Unschedulable")
+
+
+def annotations_of(obj: dict[str, Any]) -> dict[str, str]:
+    """The object's annotations (empty if none)."""
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+def seconds(obj: dict[str, Any], key: str) -> float | None:
+    """A numeric annotation, None if absent or not a number."""
+    raw = annotations_of(obj).get(key)
+    if raw is None:
+        return None
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(raw))
+    return None
+
+
+def head_fault(obj: dict[str, Any]) -> str | None:
+    """The injected head-pod fault, if any (unknown values are ignored)."""
+    value = annotations_of(obj).get(HEAD_FAULT)
+    return value if value in HEAD_FAULTS else None
