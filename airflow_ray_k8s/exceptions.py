@@ -103,11 +103,19 @@ class CRDNotInstalledError(KubeNotFoundError):
     """The ``ray.io`` CRDs (KubeRay) are not installed in the cluster."""
 
 
+class WaitTimeoutError(RayK8sError, TimeoutError):
+    """A wait (for a status, for a deletion) did not end within its timeout."""
+
+
 # --- Ray workloads ----------------------------------------------------------------------------------------
 
 
 class RayDashboardError(RayK8sError):
     """The Ray dashboard's job API answered with an error or could not be reached."""
+
+
+class RayDashboardJobNotFoundError(RayDashboardError):
+    """The Ray dashboard does not know this job id (HTTP 404 from the job API)."""
 
 
 class RayJobFailedError(RayK8sError):

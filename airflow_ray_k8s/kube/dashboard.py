@@ -1,0 +1,196 @@
+"""The Ray dashboard's job REST API, reached through the API server's service proxy (no ``ray`` import).
+
+Default route: ``/api/v1/namespaces/{ns}/services/{cluster}-head-svc:dashboard/proxy/api/jobs/...``
+on the API server, with the connection's Kubernetes credentials (RBAC ``services/proxy``). With a
+``dashboard_url`` in the connection the request goes there directly, without Kubernetes credentials.
+A cluster with token auth gets ``x-ray-authorization: Bearer <token>``, the token read from the
+Secret the connection names (key ``auth_token``). See FACTS.md, "Ray job REST API".
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from airflow_ray_k8s.exceptions import (
+    KubeApiError,
+    KubeNotFoundError,
+    RayDashboardError,
+    RayDashboardJobNotFoundError,
+)
+from airflow_ray_k8s.kube import request as rq
+from airflow_ray_k8s.kube.config import ConnectionSettings
+from airflow_ray_k8s.kube.effects import Op
+from airflow_ray_k8s.naming import HEAD_SERVICE_SUFFIX
+from airflow_ray_k8s.resources import SECRET, SERVICE
+
+TOKEN_HEADER = "x-ray-authorization"  # noqa: S105  -- a header name
+TOKEN_SECRET_KEY = "auth_token"  # noqa: S105  -- a Secret key name
+DASHBOARD_PORT_NAME = "dashboard"
+
+#: Terminal statuses of a Ray job (``ray.job_submission.JobStatus``).
+TERMINAL_JOB_STATUSES = frozenset({"STOPPED", "SUCCEEDED", "FAILED"})
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """What ``GET /api/jobs/{id}`` says about one Ray job (times in ms since the epoch)."""
+
+    job_id: str
+    submission_id: str
+    status: str
+    message: str
+    start_time: int | None
+    end_time: int | None
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        """The job has ended."""
+        return self.status in TERMINAL_JOB_STATUSES
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobInfo:
+        """Read the dashboard's JSON; unknown fields stay in ``raw``."""
+
+        def num(key: str) -> int | None:
+            value = data.get(key)
+            return value if isinstance(value, int) else None
+
+        return cls(
+            job_id=str(data.get("job_id") or ""),
+            submission_id=str(data.get("submission_id") or ""),
+            status=str(data.get("status") or ""),
+            message=str(data.get("message") or ""),
+            start_time=num("start_time"),
+            end_time=num("end_time"),
+            raw=data,
+        )
+
+
+def head_service(cluster: str) -> str:
+    """The head service KubeRay creates for a RayCluster."""
+    return f"{cluster}{HEAD_SERVICE_SUFFIX}"
+
+
+def build(
+    settings: ConnectionSettings,
+    namespace: str,
+    cluster: str,
+    method: str,
+    api_path: str,
+    *,
+    token: str | None = None,
+    body: Any = None,
+) -> rq.KubeRequest:
+    """A request to the dashboard of ``cluster`` (``api_path`` like ``/api/jobs/<id>``)."""
+    headers: tuple[tuple[str, str], ...] = ((TOKEN_HEADER, f"Bearer {token}"),) if token else ()
+    what = f"Ray dashboard {method} {api_path} of {namespace}/{cluster}"
+    if settings.dashboard_url:
+        base = settings.dashboard_url.format(namespace=namespace, cluster=cluster)
+        return rq.KubeRequest(
+            method, api_path, body=body, headers=headers, namespace=namespace, base_url=base, what=what
+        )
+    svc = f"{head_service(cluster)}:{DASHBOARD_PORT_NAME}"
+    path = SERVICE.object_path(svc, namespace, "proxy") + api_path
+    return rq.KubeRequest(method, path, body=body, headers=headers, namespace=namespace, what=what)
+
+
+def read_token(
+    settings: ConnectionSettings, namespace: str, cache: MutableMapping[tuple[str, str], str]
+) -> Op[str | None]:
+    """The dashboard token from the connection's Secret, if one is configured (cached per namespace)."""
+    secret = settings.ray_token_secret
+    if not secret:
+        return None
+    key = (namespace, secret)
+    if key not in cache:
+        try:
+            response = yield rq.get(SECRET, namespace, secret)
+        except KubeNotFoundError:
+            raise RayDashboardError(
+                f"the Ray token Secret {namespace}/{secret} named by connection {settings.conn_id!r} "
+                "does not exist"
+            ) from None
+        data = (rq.parse_object(response).get("data") or {}).get(TOKEN_SECRET_KEY)
+        if not data:
+            raise RayDashboardError(f"Secret {namespace}/{secret} has no key {TOKEN_SECRET_KEY!r}")
+        cache[key] = base64.b64decode(data).decode().strip()
+    return cache[key]
+
+
+def _call(
+    settings: ConnectionSettings,
+    namespace: str,
+    cluster: str,
+    method: str,
+    api_path: str,
+    cache: MutableMapping[tuple[str, str], str],
+    *,
+    job_id: str = "",
+    body: Any = None,
+) -> Op[Any]:
+    token = yield from read_token(settings, namespace, cache)
+    request = build(settings, namespace, cluster, method, api_path, token=token, body=body)
+    try:
+        response = yield request
+    except KubeNotFoundError as exc:
+        if job_id and "/api/jobs/" in api_path and exc.reason is None:
+            # The dashboard's own 404 (not a Kubernetes Status): the job id is unknown.
+            raise RayDashboardJobNotFoundError(
+                f"Ray job {job_id!r} not found on {namespace}/{cluster}"
+            ) from exc
+        raise RayDashboardError(f"{request.describe()}: {exc}") from exc
+    except KubeApiError as exc:
+        raise RayDashboardError(str(exc)) from exc
+    try:
+        return response.json()
+    except ValueError:
+        raise RayDashboardError(f"{request.describe()}: the answer is not JSON") from None
+
+
+def get_job(
+    settings: ConnectionSettings,
+    namespace: str,
+    cluster: str,
+    job_id: str,
+    cache: MutableMapping[tuple[str, str], str],
+) -> Op[JobInfo]:
+    """``GET /api/jobs/{job_id}``."""
+    data = yield from _call(
+        settings, namespace, cluster, "GET", f"/api/jobs/{quote(job_id)}", cache, job_id=job_id
+    )
+    if not isinstance(data, dict):
+        raise RayDashboardError(f"unexpected answer for Ray job {job_id!r}")
+    return JobInfo.from_dict(data)
+
+
+def get_job_logs(
+    settings: ConnectionSettings,
+    namespace: str,
+    cluster: str,
+    job_id: str,
+    cache: MutableMapping[tuple[str, str], str],
+) -> Op[str]:
+    """``GET /api/jobs/{job_id}/logs``: the driver log so far."""
+    data = yield from _call(
+        settings, namespace, cluster, "GET", f"/api/jobs/{quote(job_id)}/logs", cache, job_id=job_id
+    )
+    return str((data or {}).get("logs") or "") if isinstance(data, dict) else ""
+
+
+def stop_job(
+    settings: ConnectionSettings,
+    namespace: str,
+    cluster: str,
+    job_id: str,
+    cache: MutableMapping[tuple[str, str], str],
+) -> Op[bool]:
+    """``POST /api/jobs/{job_id}/stop``; ``True`` if the dashboard stopped a running job."""
+    data = yield from _call(
+        settings, namespace, cluster, "POST", f"/api/jobs/{quote(job_id)}/stop", cache, job_id=job_id, body={}
+    )
+    return bool(data.get("stopped")) if isinstance(data, dict) else False

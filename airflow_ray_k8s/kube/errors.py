@@ -1,0 +1,170 @@
+"""The one place that maps HTTP answers and transport failures onto the project's exceptions.
+
+Both transports (``kubernetes`` / urllib3 and ``kubernetes_asyncio`` / aiohttp) hand their failures
+here; nothing above this module sees a transport exception type. Messages name the call, the HTTP
+status and the server's ``Status.message``, truncated and scrubbed of anything that looks like a
+credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import re
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_ray_k8s.exceptions import (
+    CRDNotInstalledError,
+    KubeApiError,
+    KubeConflictError,
+    KubeForbiddenError,
+    KubeGoneError,
+    KubeInvalidError,
+    KubeNotFoundError,
+    KubeTimeoutError,
+    KubeTransientError,
+)
+from airflow_ray_k8s.kube.request import KubeRequest, KubeResponse
+
+#: Longest server text quoted in a message; payloads can be whole objects.
+MAX_PAYLOAD_CHARS = 300
+
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)((?:token|password|client-key-data|client-certificate-data)\W{1,3})[^\s,;\"']+"),
+    # JWTs (service-account tokens) wherever they appear.
+    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+)
+
+_TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def scrub(text: str, limit: int = MAX_PAYLOAD_CHARS) -> str:
+    """Remove anything that looks like a credential and truncate to ``limit`` characters."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: f"{m.group(1)} <redacted>" if m.groups() else "<redacted>", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more chars)"
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), if valid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _status_body(response: KubeResponse) -> Mapping[str, Any]:
+    try:
+        data = json.loads(response.body or b"null")
+    except ValueError:
+        return {}
+    return data if isinstance(data, Mapping) else {}
+
+
+def _is_crd_missing(request: KubeRequest, status: Mapping[str, Any]) -> bool:
+    # An unknown resource answers 404 with empty details; a missing object names itself in
+    # details.name. Only the ray.io group can be "not installed" from this provider's view.
+    if "/apis/ray.io/" not in request.path or request.base_url or "/proxy/" in request.path:
+        return False
+    details = status.get("details")
+    return not (isinstance(details, Mapping) and details.get("name"))
+
+
+def error_for_response(request: KubeRequest, response: KubeResponse) -> KubeApiError:
+    """The exception for a non-2xx answer to ``request``."""
+    code = response.status
+    status = _status_body(response)
+    reason = status.get("reason") if isinstance(status.get("reason"), str) else None
+    server_text = status.get("message") if isinstance(status.get("message"), str) else None
+    if server_text is None:
+        server_text = response.body.decode("utf-8", "replace")
+    message = f"{request.describe()}: HTTP {code}"
+    if reason:
+        message += f" {reason}"
+    if server_text:
+        message += f": {scrub(server_text)}"
+    kwargs: dict[str, Any] = {"status": code, "reason": reason}
+    if code == 404:
+        if _is_crd_missing(request, status):
+            return CRDNotInstalledError(
+                f"{message} (are the KubeRay ray.io CRDs installed in this cluster?)", **kwargs
+            )
+        return KubeNotFoundError(message, **kwargs)
+    if code == 409:
+        return KubeConflictError(message, **kwargs)
+    if code in (401, 403):
+        return KubeForbiddenError(message, **kwargs)
+    if code in (400, 422):
+        return KubeInvalidError(message, **kwargs)
+    if code == 410:
+        return KubeGoneError(message, **kwargs)
+    if code in _TRANSIENT_STATUSES:
+        retry_after = parse_retry_after(response.header("retry-after"))
+        return KubeTransientError(message, retry_after=retry_after, **kwargs)
+    return KubeApiError(message, **kwargs)
+
+
+def error_for_watch_status(request: KubeRequest, status: Mapping[str, Any]) -> KubeApiError:
+    """The exception for a watch stream's ``ERROR`` event (a ``Status`` object)."""
+    code = status.get("code")
+    code = code if isinstance(code, int) else 500
+    body = json.dumps(status).encode()
+    return error_for_response(request, KubeResponse(status=code, headers={}, body=body))
+
+
+def _is_instance(exc: BaseException, module: str, names: tuple[str, ...]) -> bool:
+    # Check transport types only when that transport is loaded: this module must not import
+    # urllib3 or aiohttp (the sync hook would pay for aiohttp, and the reverse).
+    mod = sys.modules.get(module)
+    if mod is None:
+        return False
+    types = tuple(t for t in (getattr(mod, n, None) for n in names) if isinstance(t, type))
+    return bool(types) and isinstance(exc, types)
+
+
+def error_for_exception(request: KubeRequest, exc: BaseException) -> KubeApiError:
+    """Map a transport exception (no HTTP answer) onto the hierarchy; the caller chains ``exc``."""
+    what = request.describe()
+    kind = type(exc).__name__
+    if isinstance(exc, KubeApiError):
+        return exc
+    timeouts = ("TimeoutError", "ReadTimeoutError", "ConnectTimeoutError")
+    if (
+        isinstance(exc, TimeoutError | asyncio.TimeoutError | socket.timeout)
+        or _is_instance(exc, "urllib3.exceptions", timeouts)
+        or _is_instance(
+            exc, "aiohttp", ("ServerTimeoutError", "ConnectionTimeoutError", "SocketTimeoutError")
+        )
+    ):
+        return KubeTimeoutError(f"{what}: no answer within the client-side timeout ({kind})")
+    if isinstance(exc, ssl.SSLError) or _is_instance(exc, "urllib3.exceptions", ("SSLError",)):
+        # A certificate problem does not heal by retrying.
+        return KubeApiError(f"{what}: TLS error ({kind}); check ssl_ca_cert / disable_verify_ssl")
+    if _is_instance(exc, "urllib3.exceptions", ("MaxRetryError",)):
+        inner = getattr(exc, "reason", None)
+        if isinstance(inner, BaseException) and inner is not exc:
+            return error_for_exception(request, inner)
+    if (
+        isinstance(exc, ConnectionError | OSError | EOFError)
+        or _is_instance(exc, "urllib3.exceptions", ("HTTPError",))
+        or _is_instance(exc, "aiohttp", ("ClientConnectionError", "ClientPayloadError", "ClientError"))
+        or _is_instance(exc, "http.client", ("HTTPException",))
+    ):
+        return KubeTransientError(f"{what}: connection failed ({kind})")
+    return KubeApiError(f"{what}: transport failure ({kind})")
