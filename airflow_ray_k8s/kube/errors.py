@@ -30,7 +30,7 @@ from airflow_ray_k8s.exceptions import (
     KubeTimeoutError,
     KubeTransientError,
 )
-from airflow_ray_k8s.kube.request import KubeRequest, KubeResponse
+from airflow_ray_k8s.kube.request import KubeRequest, KubeResponse, headers_lower
 
 #: Longest server text quoted in a message; payloads can be whole objects.
 MAX_PAYLOAD_CHARS = 300
@@ -138,12 +138,33 @@ def _is_instance(exc: BaseException, module: str, names: tuple[str, ...]) -> boo
     return bool(types) and isinstance(exc, types)
 
 
+def _response_of(exc: BaseException) -> KubeResponse | None:
+    # The sync ``kubernetes`` REST client raises ApiException for a non-2xx answer even when
+    # the body is not preloaded; it carries the answer, which is mapped like any other.
+    if not (
+        _is_instance(exc, "kubernetes.client.exceptions", ("ApiException",))
+        or _is_instance(exc, "kubernetes_asyncio.client.exceptions", ("ApiException",))
+    ):
+        return None
+    status = getattr(exc, "status", 0)
+    if not isinstance(status, int) or status <= 0:
+        return None
+    body = getattr(exc, "body", None) or b""
+    if isinstance(body, str):
+        body = body.encode("utf-8", "replace")
+    headers = getattr(exc, "headers", None) or {}
+    return KubeResponse(status=status, headers=headers_lower(dict(headers)), body=bytes(body))
+
+
 def error_for_exception(request: KubeRequest, exc: BaseException) -> KubeApiError:
     """Map a transport exception (no HTTP answer) onto the hierarchy; the caller chains ``exc``."""
     what = request.describe()
     kind = type(exc).__name__
     if isinstance(exc, KubeApiError):
         return exc
+    answered = _response_of(exc)
+    if answered is not None:
+        return error_for_response(request, answered)
     timeouts = ("TimeoutError", "ReadTimeoutError", "ConnectTimeoutError")
     if (
         isinstance(exc, TimeoutError | asyncio.TimeoutError | socket.timeout)
