@@ -202,7 +202,8 @@ class TaskIdentity:
             LABEL_DAG_ID: sanitize_label_value(self.dag_id),
             LABEL_TASK_ID: sanitize_label_value(self.task_id),
             LABEL_RUN_ID: sanitize_label_value(self.run_id),
-            LABEL_MAP_INDEX: str(self.map_index),
+            # "-1" is not a valid label value (must start with an alphanumeric): unmapped reads "none".
+            LABEL_MAP_INDEX: str(self.map_index) if self.map_index >= 0 else "none",
             LABEL_TASK_KEY: self.key,
         }
         if try_number is not None:

@@ -1,0 +1,269 @@
+"""The waits, written once (async) for the triggers and the non-deferrable operators.
+
+A trigger runs a wait in the triggerer's event loop; a non-deferrable operator runs the same
+coroutine with ``asyncio.run`` on its worker. Both therefore share the same watch subscription,
+log streaming, startup timeout and failure evidence. The Kubernetes side goes through
+:mod:`airflow_ray_k8s._lifecycle.kube` (a thin adapter over the async hook and the watch hub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_ray_k8s._lifecycle.logs import LogCursor, encode_offset, offset_from_annotations, tail
+from airflow_ray_k8s.status import JOB_FAILED, JOB_RUNNING, JOB_STOPPED, JOB_SUCCEEDED, RayJobStatus
+
+#: Statuses of the Ray job after which its driver log exists (before them there is no driver).
+_RAN = frozenset({JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_STOPPED})
+
+
+def has_started(status: RayJobStatus) -> bool:
+    """Whether the job got past cluster startup (the driver was submitted)."""
+    return status.job_status in _RAN or status.deployment_status in ("Running", "Complete")
+
+
+@dataclass
+class RayJobWait:
+    """Wait for one RayJob to become terminal; see :class:`~airflow_ray_k8s.triggers.rayjob.RayJobTrigger`."""
+
+    conn_id: str
+    namespace: str
+    name: str
+    try_number: int = 1
+    get_logs: bool = True
+    log_offset: int = 0
+    log_interval: float = 5.0
+    startup_deadline: float | None = None
+    tail_lines: int = 50
+    log: Any = None
+    _cursor: LogCursor = field(init=False)
+    _next_log_at: float = field(init=False, default=0.0)
+    _recorded_offset: int = field(init=False, default=-1)
+
+    async def run(self) -> dict[str, Any]:
+        """Return the event payload (``{"status": ..., ...}``)."""
+        from airflow_ray_k8s._lifecycle import kube
+
+        self._cursor = LogCursor(self.log_offset)
+        try:
+            async with kube.watch_one(self.conn_id, "rayjob", self.namespace, self.name) as updates:
+                return await self._loop(updates)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the event carries the error to the task, which fails with it
+            return {"status": "error", "name": self.name, "namespace": self.namespace, "message": str(exc)}
+
+    async def _loop(self, updates: Any) -> dict[str, Any]:
+        from airflow_ray_k8s._lifecycle import kube
+
+        obj: dict[str, Any] | None = await updates.current()
+        first = True
+        while True:
+            if obj is None:
+                return {
+                    "status": "deleted",
+                    "name": self.name,
+                    "namespace": self.namespace,
+                    "log_offset": self._cursor.offset,
+                }
+            status = RayJobStatus.from_object(obj)
+            if first:
+                # Continue from what an earlier emitter of this try recorded (a triggerer restart):
+                # its kwargs offset may be older than the lines it already emitted.
+                annotations = (obj.get("metadata") or {}).get("annotations") or {}
+                recorded = offset_from_annotations(annotations, self.try_number)
+                self._recorded_offset = recorded
+                self._cursor.offset = max(self._cursor.offset, recorded)
+                first = False
+            if status.is_terminal:
+                return await self._finish(status)
+            if (
+                self.get_logs
+                and status.job_id
+                and status.job_status in _RAN
+                and time.monotonic() >= self._next_log_at
+            ):
+                await self._stream(status, final=False)
+            if (
+                self.startup_deadline is not None
+                and not has_started(status)
+                and time.time() >= self.startup_deadline
+            ):
+                reasons = await kube.cluster_problems(self.conn_id, self.namespace, status.ray_cluster_name)
+                return {
+                    "status": "startup_timeout",
+                    "name": self.name,
+                    "namespace": self.namespace,
+                    "job": status.to_json(),
+                    "reasons": reasons,
+                }
+            obj = await updates.next(timeout=self._timeout(status))
+
+    def _timeout(self, status: RayJobStatus) -> float | None:
+        waits: list[float] = []
+        if self.get_logs and status.job_status in _RAN:
+            waits.append(max(self._next_log_at - time.monotonic(), 0.05))
+        if self.startup_deadline is not None and not has_started(status):
+            waits.append(max(self.startup_deadline - time.time(), 0.05))
+        return min(waits) if waits else None
+
+    async def _stream(self, status: RayJobStatus, *, final: bool) -> str | None:
+        """Emit new driver-log lines; return the whole log (``None`` if it could not be read)."""
+        from airflow_ray_k8s._lifecycle import kube
+
+        self._next_log_at = time.monotonic() + self.log_interval
+        try:
+            text = await kube.job_logs(self.conn_id, self.namespace, status)
+        except Exception as exc:
+            if self.log is not None:
+                self.log.warning("Could not read the driver log of %s: %s", self.name, exc)
+            return None
+        lines = self._cursor.advance(text, final=final)
+        if self._cursor.restarted and self.log is not None:
+            self.log.info("[%s] driver log restarted (the job was resubmitted)", self.name)
+        for line in lines:
+            if self.log is not None:
+                self.log.info("[%s] %s", self.name, line)
+        if lines:
+            await self._record_offset()
+        return text
+
+    async def _record_offset(self) -> None:
+        from airflow_ray_k8s._lifecycle import kube
+        from airflow_ray_k8s._lifecycle.logs import ANNOTATION_LOG_OFFSET
+
+        if self._cursor.offset == self._recorded_offset:
+            return
+        try:
+            await kube.patch_annotations(
+                self.conn_id,
+                "rayjob",
+                self.namespace,
+                self.name,
+                {ANNOTATION_LOG_OFFSET: encode_offset(self.try_number, self._cursor.offset)},
+            )
+            self._recorded_offset = self._cursor.offset
+        except Exception as exc:
+            if self.log is not None:
+                self.log.warning("Could not record the log offset on %s: %s", self.name, exc)
+
+    async def _finish(self, status: RayJobStatus) -> dict[str, Any]:
+        log_tail: list[str] = []
+        note = ""
+        if not status.job_id or status.job_status not in _RAN:
+            note = "the job never started on its cluster"
+        elif self.get_logs or not status.is_success:
+            # Collected now, before ttlSecondsAfterFinished deletes the cluster and its logs.
+            text = await self._stream(status, final=True) if self.get_logs else await self._read_all(status)
+            if text is None:
+                note = "the driver log could not be read (the cluster may be gone already)"
+            else:
+                log_tail = tail(text, self.tail_lines)
+        return {
+            "status": "terminal",
+            "name": self.name,
+            "namespace": self.namespace,
+            "job": status.to_json(),
+            "log_tail": log_tail,
+            "log_note": note,
+            "log_offset": self._cursor.offset,
+        }
+
+    async def _read_all(self, status: RayJobStatus) -> str | None:
+        from airflow_ray_k8s._lifecycle import kube
+
+        try:
+            return await kube.job_logs(self.conn_id, self.namespace, status)
+        except Exception:
+            return None
+
+
+async def first_event(trigger: Any) -> dict[str, Any]:
+    """The payload of a trigger's first event (a trigger fires exactly one)."""
+    async for event in trigger.run():
+        payload: dict[str, Any] = event.payload
+        return payload
+    raise RuntimeError(f"{type(trigger).__name__} ended without an event")
+
+
+def run_inline(trigger: Any) -> dict[str, Any]:
+    """Run a trigger's wait on this (worker) thread: the non-deferrable path shares the trigger's code."""
+    return asyncio.run(first_event(trigger))
+
+
+async def delete_rayjob_async(conn_id: str, namespace: str, name: str, *, log: Any = None) -> None:
+    """Delete a RayJob and the cluster it created (a user's kill); 404 counts as done."""
+    from airflow_ray_k8s._lifecycle import kube
+
+    await kube.delete_rayjob_and_cluster(conn_id, namespace, name, log=log)
+
+
+@dataclass
+class RayClusterWait:
+    """Wait for a RayCluster; see :class:`~airflow_ray_k8s.triggers.raycluster.RayClusterTrigger`."""
+
+    conn_id: str
+    namespace: str
+    name: str
+    wait_for: str = "ready"
+    condition_type: str | None = None
+    deadline: float | None = None
+
+    def _base(self, status: str, **extra: Any) -> dict[str, Any]:
+        return {"status": status, "name": self.name, "namespace": self.namespace, **extra}
+
+    async def run(self) -> dict[str, Any]:
+        """Return the event payload (``{"status": ..., ...}``)."""
+        from airflow_ray_k8s._lifecycle import kube
+
+        try:
+            async with kube.watch_one(self.conn_id, "raycluster", self.namespace, self.name) as updates:
+                obj: dict[str, Any] | None = await updates.current()
+                while True:
+                    event = self._check(obj)
+                    if event is not None:
+                        return event
+                    if self.deadline is not None and time.time() >= self.deadline:
+                        return await self._timed_out(obj)
+                    timeout = None if self.deadline is None else max(self.deadline - time.time(), 0.05)
+                    obj = await updates.next(timeout=timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return self._base("error", message=str(exc))
+
+    def _check(self, obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        from airflow_ray_k8s.status import RayClusterStatus
+
+        if obj is None:
+            if self.wait_for == "condition":
+                return None  # a sensor may wait for a cluster someone else has yet to create
+            return self._base("deleted" if self.wait_for == "deleted" else "missing")
+        if self.wait_for == "deleted":
+            return None
+        status = RayClusterStatus.from_object(obj)
+        if self.wait_for == "condition":
+            cond = status.condition(self.condition_type or "")
+            if cond is not None and cond.is_true:
+                return self._base("condition", cluster=status.to_json())
+            return None
+        if status.is_ready:
+            return self._base("ready", cluster=status.to_json())
+        if status.is_failed or status.is_suspended:
+            return self._base(
+                "failed", cluster=status.to_json(), message=status.failure_reason or status.phase
+            )
+        return None
+
+    async def _timed_out(self, obj: dict[str, Any] | None) -> dict[str, Any]:
+        from airflow_ray_k8s._lifecycle import kube
+        from airflow_ray_k8s.status import RayClusterStatus
+
+        if self.wait_for == "deleted":
+            return self._base("timeout")
+        reasons = await kube.cluster_problems(self.conn_id, self.namespace, self.name)
+        cluster = RayClusterStatus.from_object(obj).to_json() if obj is not None else None
+        return self._base("startup_timeout", cluster=cluster, reasons=reasons)

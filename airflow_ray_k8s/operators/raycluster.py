@@ -1,0 +1,314 @@
+"""Create and delete a shared RayCluster: the create and delete operators.
+
+Together they work as Airflow setup / teardown tasks, so a cluster shared by several tasks is
+deleted also when a task in between fails::
+
+    create = RayClusterCreateOperator(task_id="create_cluster", ray_cluster_spec=spec)
+    train = RayJobOperator(task_id="train", entrypoint="python train.py", cluster_name=create.output["name"])
+    delete = RayClusterDeleteOperator(task_id="delete_cluster", cluster_name=create.output["name"])
+    create >> train >> delete.as_teardown(setups=create)
+
+Importing this module is cheap: the spec models and the Kubernetes clients are imported in ``execute``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_ray_k8s._lifecycle.context import default_deferrable, expiry_time, identity_from_context
+from airflow_ray_k8s.links import XCOM_DASHBOARD_URL, RayDashboardLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+DEFAULT_STARTUP_TIMEOUT = 600.0
+DEFAULT_DELETE_TIMEOUT = 300.0
+
+
+class RayClusterCreateOperator(BaseOperator):
+    """Create a RayCluster (or adopt the one of the same name and spec) and wait until it is ready.
+
+    Ready means KubeRay reports ``HeadPodReady`` and ``RayClusterProvisioned``. The name is
+    ``cluster_name`` or derives from the task instance (dag_id, task_id, run_id, map_index), the same
+    for every try: a retry adopts the cluster an earlier try created. An existing cluster of that name
+    with another spec fails the task (it is not this task's cluster to change).
+
+    Returns (XCom) ``{"name", "namespace", "dashboard_url", "cluster_selector"}``; pass
+    ``cluster_selector`` as a RayJob's ``clusterSelector`` or ``name`` as
+    :class:`~airflow_ray_k8s.operators.rayjob.RayJobOperator`'s ``cluster_name``.
+
+    :param ray_cluster_spec: a ``RayClusterSpec``, a dict (spec or whole RayCluster manifest), YAML
+        text or the path of a YAML file. (templated)
+    :param cluster_name: the RayCluster's name; default: derived from the task instance. (templated)
+    :param namespace: Kubernetes namespace; default: the connection's. (templated)
+    :param kuberay_conn_id: Airflow connection of type ``kuberay``.
+    :param cluster_labels: extra labels of the RayCluster. (templated)
+    :param cluster_annotations: extra annotations of the RayCluster. (templated)
+    :param wait_until_ready: wait for readiness; otherwise return once created.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param startup_timeout: seconds the cluster may take to become ready; then the task fails naming
+        the pods' reasons and the Kubernetes events.
+    :param delete_on_startup_failure: delete the cluster this task created when it never became ready.
+    :param name_prefix: readable prefix of the derived name.
+    """
+
+    template_fields: Sequence[str] = (
+        "ray_cluster_spec",
+        "cluster_name",
+        "namespace",
+        "cluster_labels",
+        "cluster_annotations",
+    )
+    template_fields_renderers = {"ray_cluster_spec": "json"}
+    operator_extra_links = (RayDashboardLink(),)
+    ui_color = "#e8f1fd"
+
+    def __init__(
+        self,
+        *,
+        ray_cluster_spec: Any,
+        cluster_name: str | None = None,
+        namespace: str | None = None,
+        kuberay_conn_id: str = "kuberay_default",
+        cluster_labels: dict[str, str] | None = None,
+        cluster_annotations: dict[str, str] | None = None,
+        wait_until_ready: bool = True,
+        deferrable: bool | None = None,
+        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+        delete_on_startup_failure: bool = True,
+        name_prefix: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if ray_cluster_spec is None:
+            raise ValueError(f"{self.task_id}: ray_cluster_spec is required")
+        if startup_timeout is None or startup_timeout <= 0:
+            raise ValueError(f"{self.task_id}: startup_timeout must be > 0")
+        self.ray_cluster_spec = ray_cluster_spec
+        self.cluster_name = cluster_name
+        self.namespace = namespace
+        self.kuberay_conn_id = kuberay_conn_id
+        self.cluster_labels = cluster_labels
+        self.cluster_annotations = cluster_annotations
+        self.wait_until_ready = wait_until_ready
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.startup_timeout = float(startup_timeout)
+        self.delete_on_startup_failure = delete_on_startup_failure
+        self.name_prefix = name_prefix
+        self._created: tuple[str, str] | None = None
+
+    def build_raycluster(self, context: Context, namespace: str) -> dict[str, Any]:
+        """The RayCluster this task would create, validated client-side.
+
+        :raises AirflowFailException: the spec breaks a KubeRay rule (a retry cannot help).
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_ray_k8s._lifecycle.manifests import load_cluster_spec, raycluster_body
+        from airflow_ray_k8s.exceptions import SpecValidationError
+
+        identity, _ = identity_from_context(context)
+        name = str(self.cluster_name or "").strip() or identity.resource_name(
+            "raycluster", prefix=self.name_prefix
+        )
+        try:
+            return raycluster_body(
+                name=name,
+                namespace=namespace,
+                identity=identity,
+                # A shared cluster lives as long as the DAG run's tasks; a day bounds a forgotten one.
+                expires_at=expiry_time(self.startup_timeout, 24 * 3600),
+                spec=load_cluster_spec(self.ray_cluster_spec),
+                labels=self.cluster_labels,
+                annotations=self.cluster_annotations,
+            )
+        except SpecValidationError as exc:
+            raise AirflowFailException(f"{self.task_id}: {exc}") from exc
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Create or adopt the cluster, then wait until it is ready."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_ray_k8s._lifecycle import jobs
+        from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+        from airflow_ray_k8s.resources import RAYCLUSTER
+        from airflow_ray_k8s.status import RayClusterStatus
+
+        hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
+        namespace = jobs.resolve_namespace(hook, self.namespace)
+        body = self.build_raycluster(context, namespace)
+        name = body["metadata"]["name"]
+        result = hook.create(RAYCLUSTER, body, namespace=namespace)
+        if result.created:
+            self.log.info("Created RayCluster %s/%s", namespace, name)
+        elif result.spec_matches:
+            self.log.info("RayCluster %s/%s exists with the same spec: adopting it", namespace, name)
+        else:
+            raise AirflowFailException(
+                f"RayCluster {namespace}/{name} exists with a different spec; "
+                "delete it or choose another name"
+            )
+        self._created = (namespace, name)
+        url = jobs.dashboard_url(hook, namespace, name)
+        if url:
+            context["ti"].xcom_push(key=XCOM_DASHBOARD_URL, value=url)
+        status = RayClusterStatus.from_object(result.object)
+        if not self.wait_until_ready or status.is_ready:
+            return self._xcom(namespace, name, url)
+        trigger = self._trigger(namespace, name, result.object)
+        if self.deferrable:
+            self.defer(trigger=trigger, method_name="execute_complete")
+        from airflow_ray_k8s._lifecycle.waits import run_inline
+
+        return self.execute_complete(context, run_inline(trigger))
+
+    def _trigger(self, namespace: str, name: str, obj: dict[str, Any]) -> Any:
+        from airflow_ray_k8s._lifecycle.jobs import creation_time
+        from airflow_ray_k8s.triggers.raycluster import RayClusterTrigger
+
+        return RayClusterTrigger(
+            name=name,
+            namespace=namespace,
+            kuberay_conn_id=self.kuberay_conn_id,
+            wait_for="ready",
+            deadline=(creation_time(obj) or time.time()) + self.startup_timeout,
+            delete_on_kill=True,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Turn the wait's event into the task's outcome."""
+        from airflow_ray_k8s._lifecycle import explain, jobs
+        from airflow_ray_k8s.exceptions import RayClusterStartupError, RayK8sError
+        from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+        from airflow_ray_k8s.resources import RAYCLUSTER
+        from airflow_ray_k8s.status import RayClusterStatus
+
+        hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
+        kind = event.get("status")
+        name, namespace = str(event.get("name")), str(event.get("namespace"))
+        if kind == "ready":
+            return self._xcom(namespace, name, jobs.dashboard_url(hook, namespace, name))
+        if kind in ("startup_timeout", "failed", "missing"):
+            cluster = RayClusterStatus.from_json(event["cluster"]) if event.get("cluster") else None
+            reasons = list(event.get("reasons") or [])
+            if event.get("message"):
+                reasons.insert(0, str(event["message"]))
+            if kind == "missing":
+                reasons.insert(0, "the RayCluster was deleted while the task waited for it")
+            message = explain.startup_failure(
+                "RayCluster", namespace, name, self.startup_timeout, reasons, cluster=cluster
+            )
+            self.log.error("%s", message)
+            if self.delete_on_startup_failure and kind != "missing":
+                hook.delete(RAYCLUSTER, name, namespace=namespace)
+                self.log.info("Deleted RayCluster %s/%s", namespace, name)
+            raise RayClusterStartupError(message)
+        raise RayK8sError(f"Waiting for RayCluster {namespace}/{name} failed: {event.get('message')}")
+
+    @staticmethod
+    def _xcom(namespace: str, name: str, url: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "namespace": namespace,
+            "dashboard_url": url,
+            "cluster_selector": {"ray.io/cluster": name},
+        }
+
+    def on_kill(self) -> None:
+        """The task was killed while creating: delete the cluster (a teardown task would too)."""
+        if self._created is None:
+            return
+        from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+        from airflow_ray_k8s.resources import RAYCLUSTER
+
+        namespace, name = self._created
+        KubeRayHook(kuberay_conn_id=self.kuberay_conn_id).delete(RAYCLUSTER, name, namespace=namespace)
+
+
+class RayClusterDeleteOperator(BaseOperator):
+    """Delete a RayCluster and wait until it is gone; a cluster that does not exist counts as deleted.
+
+    Meant as the teardown of a :class:`RayClusterCreateOperator` setup task (``as_teardown()``), so
+    it runs, and deletes the cluster, also when the tasks between them fail.
+
+    :param cluster_name: the RayCluster to delete, e.g. ``create.output["name"]``. (templated)
+    :param namespace: Kubernetes namespace; default: the connection's. (templated)
+    :param kuberay_conn_id: Airflow connection of type ``kuberay``.
+    :param wait_for_deletion: wait until the object is gone (its pods follow by garbage collection).
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param deletion_timeout: seconds the deletion may take.
+    """
+
+    template_fields: Sequence[str] = ("cluster_name", "namespace")
+    ui_color = "#fde8e8"
+
+    def __init__(
+        self,
+        *,
+        cluster_name: str,
+        namespace: str | None = None,
+        kuberay_conn_id: str = "kuberay_default",
+        wait_for_deletion: bool = True,
+        deferrable: bool | None = None,
+        deletion_timeout: float = DEFAULT_DELETE_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if deletion_timeout is None or deletion_timeout <= 0:
+            raise ValueError(f"{self.task_id}: deletion_timeout must be > 0")
+        self.cluster_name = cluster_name
+        self.namespace = namespace
+        self.kuberay_conn_id = kuberay_conn_id
+        self.wait_for_deletion = wait_for_deletion
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.deletion_timeout = float(deletion_timeout)
+
+    def execute(self, context: Context) -> None:
+        """Delete the cluster (idempotent) and wait until it is gone."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_ray_k8s._lifecycle import jobs
+        from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+        from airflow_ray_k8s.resources import RAYCLUSTER
+        from airflow_ray_k8s.triggers.raycluster import RayClusterTrigger
+
+        name = str(self.cluster_name or "").strip()
+        if not name:
+            raise AirflowFailException(f"{self.task_id}: cluster_name rendered empty")
+        hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
+        namespace = jobs.resolve_namespace(hook, self.namespace)
+        if hook.delete(RAYCLUSTER, name, namespace=namespace):
+            self.log.info("Deleting RayCluster %s/%s", namespace, name)
+        else:
+            self.log.info("RayCluster %s/%s does not exist (deleted already)", namespace, name)
+        if not self.wait_for_deletion or hook.get_or_none(RAYCLUSTER, name, namespace=namespace) is None:
+            return
+        trigger = RayClusterTrigger(
+            name=name,
+            namespace=namespace,
+            kuberay_conn_id=self.kuberay_conn_id,
+            wait_for="deleted",
+            deadline=time.time() + self.deletion_timeout,
+        )
+        if self.deferrable:
+            self.defer(trigger=trigger, method_name="execute_complete")
+        from airflow_ray_k8s._lifecycle.waits import run_inline
+
+        self.execute_complete(context, run_inline(trigger))
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
+        """Succeed when the cluster is gone."""
+        from airflow_ray_k8s.exceptions import RayK8sError, WaitTimeoutError
+
+        kind = event.get("status")
+        where = f"{event.get('namespace')}/{event.get('name')}"
+        if kind == "deleted":
+            self.log.info("RayCluster %s is gone", where)
+            return
+        if kind == "timeout":
+            raise WaitTimeoutError(f"RayCluster {where} still exists after {self.deletion_timeout:g} s")
+        raise RayK8sError(f"Waiting for the deletion of RayCluster {where} failed: {event.get('message')}")

@@ -1,0 +1,133 @@
+"""RayJobOperator without a cluster: arguments, templated fields, and the RayJob it would submit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_ray_k8s import naming
+from airflow_ray_k8s.operators.rayjob import DEFAULT_TTL_SECONDS, RayJobOperator
+from airflow_ray_k8s.specs import build_raycluster
+
+
+@dataclass
+class FakeTI:
+    dag_id: str = "nightly"
+    task_id: str = "train"
+    run_id: str = "scheduled__2026-01-01T00:00:00+00:00"
+    map_index: int = -1
+    try_number: int = 1
+
+
+def ctx(**ti: Any) -> dict[str, Any]:
+    return {"ti": FakeTI(**ti)}
+
+
+CLUSTER = build_raycluster(workers=[], head_cpu=1, head_memory="1Gi")
+
+
+def op(**kwargs: Any) -> RayJobOperator:
+    kwargs.setdefault("task_id", "train")
+    kwargs.setdefault("entrypoint", "python -c 'print(1)'")
+    if "cluster_name" not in kwargs:
+        kwargs.setdefault("ray_cluster_spec", CLUSTER)
+    return RayJobOperator(**kwargs)
+
+
+def test_exactly_one_of_spec_or_cluster_name() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        RayJobOperator(task_id="t", entrypoint="x")
+    with pytest.raises(ValueError, match="exactly one"):
+        RayJobOperator(task_id="t", entrypoint="x", ray_cluster_spec=CLUSTER, cluster_name="c")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"submission_mode": "Batch"}, "submission_mode"),
+        ({"startup_timeout": 0}, "startup_timeout"),
+        ({"log_interval": -1}, "log_interval"),
+        ({"ttl_seconds_after_finished": -1}, "ttl_seconds_after_finished"),
+        ({"backoff_limit": -2}, "backoff_limit"),
+    ],
+)
+def test_invalid_arguments_fail_at_parse_time(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        op(**kwargs)
+
+
+def test_templated_fields_cover_entrypoint_runtime_env_and_cluster() -> None:
+    fields = set(RayJobOperator.template_fields)
+    assert {"entrypoint", "runtime_env", "cluster_name", "ray_cluster_spec", "namespace"} <= fields
+
+
+def test_ephemeral_cluster_gets_shutdown_and_a_ttl_by_default() -> None:
+    body = op().build_rayjob(ctx(), "ray")
+    spec = body["spec"]
+    assert spec["shutdownAfterJobFinishes"] is True
+    assert spec["ttlSecondsAfterFinished"] == DEFAULT_TTL_SECONDS
+    assert "rayClusterSpec" in spec
+    assert "clusterSelector" not in spec
+
+
+def test_existing_cluster_uses_a_selector_and_no_shutdown() -> None:
+    body = op(cluster_name="shared").build_rayjob(ctx(), "ray")
+    spec = body["spec"]
+    assert spec["clusterSelector"] == {"ray.io/cluster": "shared"}
+    assert "shutdownAfterJobFinishes" not in spec
+    assert "ttlSecondsAfterFinished" not in spec
+
+
+def test_deletion_strategy_replaces_shutdown() -> None:
+    rules = {"deletionRules": [{"policy": "DeleteCluster", "condition": {"jobStatus": "SUCCEEDED"}}]}
+    spec = op(deletion_strategy=rules).build_rayjob(ctx(), "ray")["spec"]
+    assert "shutdownAfterJobFinishes" not in spec
+    assert spec["deletionStrategy"]["deletionRules"][0]["policy"] == "DeleteCluster"
+
+
+def test_the_object_carries_identity_labels_and_an_expiry() -> None:
+    body = op(job_labels={"team": "ml"}).build_rayjob(ctx(try_number=3), "ray")
+    meta = body["metadata"]
+    assert meta["namespace"] == "ray"
+    assert meta["labels"]["team"] == "ml"
+    assert meta["labels"][naming.LABEL_TRY] == "3"
+    assert meta["labels"][naming.LABEL_MANAGED_BY] == naming.MANAGED_BY_VALUE
+    assert naming.parse_expiry(meta["annotations"][naming.ANNOTATION_EXPIRES_AT]) is not None
+    assert meta["annotations"][naming.ANNOTATION_RUN_ID] == FakeTI.run_id
+
+
+def test_names_are_distinct_per_run_map_index_and_try_and_stable() -> None:
+    operator = op()
+    names = {
+        operator.build_rayjob(ctx(**ti), "ray")["metadata"]["name"]
+        for ti in (
+            {},
+            {"run_id": "scheduled__2026-01-02T00:00:00+00:00"},
+            {"map_index": 0},
+            {"map_index": 1},
+            {"try_number": 2},
+        )
+    }
+    assert len(names) == 5
+    assert all(len(n) <= naming.MAX_RAYJOB_NAME_LENGTH for n in names)
+    assert operator.build_rayjob(ctx(), "ray")["metadata"]["name"] in names
+
+
+def test_a_spec_kuberay_would_reject_fails_without_retry() -> None:
+    # KubeRay: ttlSecondsAfterFinished > 0 needs shutdownAfterJobFinishes.
+    bad = op(shutdown_after_job_finishes=False, ttl_seconds_after_finished=10)
+    with pytest.raises(AirflowFailException, match="ttl_seconds_after_finished"):
+        bad.build_rayjob(ctx(), "ray")
+
+
+def test_an_empty_rendered_cluster_name_fails_without_retry() -> None:
+    with pytest.raises(AirflowFailException, match="cluster_name"):
+        op(cluster_name=" ").build_rayjob(ctx(), "ray")
+
+
+def test_runtime_env_is_written_as_yaml() -> None:
+    spec = op(runtime_env={"env_vars": {"DAY": "2026-01-01"}}).build_rayjob(ctx(), "ray")["spec"]
+    assert "DAY: '2026-01-01'" in spec["runtimeEnvYAML"] or "DAY: 2026-01-01" in spec["runtimeEnvYAML"]
