@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from typing_extensions import Self
 
@@ -48,10 +48,34 @@ def join_path(prefix: str, *parts: str | int) -> str:
     return out
 
 
+_TYPE_RULES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "list_type": "must be a list",
+}
+_BOUND_RULES = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+
+
 def _rule_text(error: Mapping[str, Any]) -> str:
-    kind = error.get("type", "")
-    if kind == "missing":
-        return "is required"
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    if kind in _TYPE_RULES:
+        return _TYPE_RULES[kind]
+    if kind in _BOUND_RULES:
+        limit = next(iter(ctx.values()), "?")
+        return f"must be {_BOUND_RULES[kind]} {limit}"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected', 'one of the allowed values')}"
     msg = str(error.get("msg", "is invalid"))
     # Drop pydantic's "Value error, " prefix: the rule text is ours.
     return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -60,7 +84,7 @@ def _rule_text(error: Mapping[str, Any]) -> str:
 def spec_error_from_pydantic(exc: ValidationError, prefix: str = "") -> SpecValidationError:
     """The :class:`SpecValidationError` saying what ``exc`` says, with user-facing paths."""
     errors: Errors = []
-    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+    for err in exc.errors(include_url=False, include_context=True, include_input=False):
         loc = [part for part in err.get("loc", ()) if not _is_validator_tag(part)]
         errors.append((join_path(prefix, *loc) or "(spec)", _rule_text(err)))
     return SpecValidationError(errors)
@@ -114,6 +138,16 @@ class KubeModel(BaseModel):
         except ValidationError as exc:
             raise spec_error_from_pydantic(exc) from exc
         self.check()
+
+    @model_validator(mode="after")
+    def _no_field_given_twice(self) -> Self:
+        # ``head_group`` and ``headGroupSpec`` both given: the alias would win and the other would be
+        # sent to the API server as an unknown field. Refuse the ambiguity instead.
+        fields = type(self).model_fields
+        for key in self.model_extra or {}:
+            if key in fields and fields[key].alias and fields[key].alias != key:
+                raise ValueError(f"'{key}' and '{fields[key].alias}' name the same field; give only one")
+        return self
 
     # Tell pydantic this __init__ is the base one: nested models are then validated without calling
     # it, so the rules and the error translation run once, at the top, with whole-tree paths.
@@ -272,6 +306,11 @@ class TopLevelModel(KubeModel):
             "metadata": metadata,
             "spec": self.to_spec_dict(),
         }
+
+    @classmethod
+    def mergeable(cls, spec: Any) -> Any:
+        """``spec`` (wire form) with fields that are text on the wire parsed, so overrides merge into them."""
+        return spec
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Self:
         """A copy with ``overrides`` deep-merged in (rules: :mod:`airflow_ray_k8s.specs.loading`)."""

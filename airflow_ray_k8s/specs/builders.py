@@ -344,8 +344,9 @@ def _worker_group_dict(
         low = group.min_replicas if group.min_replicas is not None else 0
         replicas = group.replicas if group.replicas is not None else low
     else:
-        replicas = group.replicas
-        if replicas is None:
+        if group.replicas is not None:
+            replicas = group.replicas
+        else:
             replicas = group.min_replicas if group.min_replicas is not None else 1
             if group.max_replicas is not None:
                 replicas = min(replicas, group.max_replicas)

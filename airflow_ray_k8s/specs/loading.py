@@ -72,7 +72,7 @@ def _load(cls: type[_T], source: Source, overrides: Mapping[str, Any] | None) ->
     if overrides is not None:
         if not isinstance(overrides, Mapping):
             raise SpecValidationError([("overrides", "must be a mapping")])
-        spec_data = deep_merge(spec_data, to_wire_keys(cls, overrides))
+        spec_data = deep_merge(cls.mergeable(spec_data), cls.mergeable(to_wire_keys(cls, overrides)))
     return cls.from_parts(spec_data, labels=labels, annotations=annotations)
 
 

@@ -8,6 +8,7 @@ CRD's own schema / CEL rules.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
@@ -192,6 +193,22 @@ class RayJobSpec(TopLevelModel):
 
     KIND: ClassVar[str] = "RayJob"
     MAX_NAME_LENGTH: ClassVar[int] = MAX_RAYJOB_NAME_LENGTH
+
+    @classmethod
+    def mergeable(cls, spec: Any) -> Any:
+        """``runtimeEnvYAML`` / ``entrypointResources`` as dicts, so an override merges into them."""
+        if not isinstance(spec, Mapping):
+            return spec
+        out = dict(spec)
+        for key, parse in (
+            ("runtimeEnvYAML", _parse_runtime_env),
+            ("entrypointResources", _parse_entrypoint_resources),
+        ):
+            if isinstance(out.get(key), str):
+                # An unparsable value is left as is: validation then reports it with its path.
+                with contextlib.suppress(ValueError):
+                    out[key] = parse(out[key])
+        return out
 
     @property
     def mode(self) -> str:
