@@ -75,7 +75,7 @@ def dns1035_label_errors(name: str, max_length: int = MAX_DNS_LABEL_LENGTH) -> l
     errors = []
     if len(name) > max_length:
         errors.append(f"must be no more than {max_length} characters (got {len(name)})")
-    if not _DNS1035.match(name):
+    if not _DNS1035.fullmatch(name):
         errors.append(
             "must consist of lower case alphanumeric characters or '-', start with a letter "
             "and end with an alphanumeric character"
@@ -88,7 +88,7 @@ def label_value_errors(value: str) -> list[str]:
     errors = []
     if len(value) > MAX_DNS_LABEL_LENGTH:
         errors.append(f"must be no more than {MAX_DNS_LABEL_LENGTH} characters (got {len(value)})")
-    if not _LABEL_VALUE.match(value):
+    if not _LABEL_VALUE.fullmatch(value):
         errors.append(
             "must be empty or consist of alphanumeric characters, '-', '_' or '.', "
             "and start and end with an alphanumeric character"
@@ -104,14 +104,14 @@ def qualified_name_errors(key: str) -> list[str]:
         if not prefix:
             errors.append("prefix part must be non-empty")
         elif len(prefix) > _DNS1123_SUBDOMAIN_MAX or not all(
-            _DNS1123_LABEL.match(part) for part in prefix.split(".")
+            _DNS1123_LABEL.fullmatch(part) for part in prefix.split(".")
         ):
             errors.append("prefix part must be a lowercase DNS-1123 subdomain")
     if not name:
         errors.append("name part must be non-empty")
     elif len(name) > MAX_DNS_LABEL_LENGTH:
         errors.append(f"name part must be no more than {MAX_DNS_LABEL_LENGTH} characters")
-    elif not _QUALIFIED_NAME.match(name):
+    elif not _QUALIFIED_NAME.fullmatch(name):
         errors.append(
             "name part must consist of alphanumeric characters, '-', '_' or '.', "
             "and start and end with an alphanumeric character"

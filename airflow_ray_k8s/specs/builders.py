@@ -334,11 +334,14 @@ def _worker_group_dict(
     errors: Errors,
     path: str,
 ) -> dict[str, Any]:
-    for name in ("replicas", "min_replicas", "max_replicas", "gpu"):
-        value = getattr(group, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            errors.append((join_path(path, name), "must be a non-negative integer"))
-    if errors:
+    bad = [
+        name
+        for name in ("replicas", "min_replicas", "max_replicas", "gpu")
+        if (value := getattr(group, name)) is not None
+        and (isinstance(value, bool) or not isinstance(value, int) or value < 0)
+    ]
+    if bad:
+        errors.extend((join_path(path, name), "must be a non-negative integer") for name in bad)
         return {}
     if autoscaling:
         low = group.min_replicas if group.min_replicas is not None else 0
@@ -351,6 +354,8 @@ def _worker_group_dict(
             if group.max_replicas is not None:
                 replicas = min(replicas, group.max_replicas)
         low = group.min_replicas if group.min_replicas is not None else replicas
+        if group.min_replicas is None and group.max_replicas is not None:
+            low = min(low, group.max_replicas)
     high = group.max_replicas if group.max_replicas is not None else max(replicas, low, 1)
     group_defaults = _PodDefaults(
         env={**defaults.env, **(group.env or {})},

@@ -34,7 +34,7 @@ def is_quantity(value: object) -> bool:
         return False
     if isinstance(value, int):
         return True
-    return isinstance(value, str) and bool(_QUANTITY.match(value))
+    return isinstance(value, str) and bool(_QUANTITY.fullmatch(value))
 
 
 def normalize_quantity(value: Any) -> int | str:
@@ -81,12 +81,13 @@ Quantity = Annotated[int | str, PlainValidator(_validate), PlainSerializer(lambd
 
 
 def format_bytes(amount: int | Decimal) -> str:
-    """Bytes as the largest exact binary unit (``4Gi``), else ``Mi`` rounded down, else bytes."""
+    """Bytes as a readable quantity: exact ``Ti`` / ``Gi``, else ``Mi`` rounded down, else ``Ki`` / bytes."""
     amount = int(amount)
-    for suffix in ("Ti", "Gi", "Mi", "Ki"):
-        factor = _BINARY[suffix]
-        if amount >= factor and amount % factor == 0:
-            return f"{amount // factor}{suffix}"
+    for suffix in ("Ti", "Gi"):
+        if amount >= _BINARY[suffix] and amount % _BINARY[suffix] == 0:
+            return f"{amount // _BINARY[suffix]}{suffix}"
     if amount >= _BINARY["Mi"]:
         return f"{amount // _BINARY['Mi']}Mi"
+    if amount >= _BINARY["Ki"] and amount % _BINARY["Ki"] == 0:
+        return f"{amount // _BINARY['Ki']}Ki"
     return str(amount)
