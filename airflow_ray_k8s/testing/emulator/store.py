@@ -459,7 +459,11 @@ class ObjectStore:
         old_uids = {r["uid"] for r in (old or {}).get("metadata", {}).get("ownerReferences") or []}
         new_uids = {r["uid"] for r in meta.get("ownerReferences") or []}
         for uid in old_uids - new_uids:
-            self._dependents[uid].discard(key)
+            dependents = self._dependents.get(uid)
+            if dependents is not None:
+                dependents.discard(key)
+                if not dependents:
+                    del self._dependents[uid]
         for uid in new_uids - old_uids:
             self._dependents[uid].add(key)
 
