@@ -1,7 +1,89 @@
 """pytest plugin (entry point ``pytest11``) with fixtures for users' own DAG tests.
 
 Loaded by pytest in every project that installs the provider, so it imports nothing heavy at
-module level.
+module level: the emulator (aiohttp, kmock, and in Ray mode real Ray processes) is imported inside
+the fixtures.
+
+Fixtures:
+
+- ``local_kuberay_scripted``: a local Kubernetes API + KubeRay controller with no Ray processes;
+  clusters are ready after a moment and jobs succeed (or fail, per annotation) after a scripted delay.
+- ``local_kuberay``: the same with real Ray heads (``ray start --head`` per RayCluster).
+
+Both yield a started ``LocalKubeRay`` with ``AIRFLOW_CONN_KUBERAY_DEFAULT`` set for the test, and
+fail the test at teardown if a Ray process started by it survived. Controller options come from
+the ``local_kuberay`` marker::
+
+    @pytest.mark.local_kuberay(max_heads=1, job_status_check_timeout=5)
+    def test_my_dag(local_kuberay): ...
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from airflow_ray_k8s.testing.emulator.server import LocalKubeRay
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker that carries controller options."""
+    config.addinivalue_line(
+        "markers",
+        "local_kuberay(**options): KubeRay controller options of the local_kuberay(_scripted) fixtures",
+    )
+
+
+def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    marker = request.node.get_closest_marker("local_kuberay")
+    return dict(marker.kwargs) if marker is not None else {}
+
+
+def surviving_ray_groups(workdir: Path) -> list[int]:
+    """Process groups recorded in ``<workdir>/ray-pgids`` that still have live processes."""
+    from airflow_ray_k8s.testing.emulator.rayproc import surviving_groups
+
+    return surviving_groups(workdir)
+
+
+def _local_kuberay(mode: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalKubeRay]:
+    from airflow_ray_k8s.testing.emulator.server import LocalKubeRay
+
+    workdir = tmp_path / "local-kuberay"
+    workdir.mkdir()
+    kr = LocalKubeRay(mode, workdir=workdir, **_options(request))  # type: ignore[arg-type]
+    kr.start()
+    saved: dict[str, str | None] = {}
+    try:
+        env = kr.airflow_conn_env()
+        for key, value in env.items():
+            saved[key] = os.environ.get(key)
+            os.environ[key] = value
+        yield kr
+    finally:
+        for key, previous in saved.items():
+            if previous is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = previous
+        kr.stop()
+    survivors = surviving_ray_groups(workdir)
+    assert not survivors, f"Ray process groups started by local_kuberay survived its shutdown: {survivors}"
+
+
+@pytest.fixture
+def local_kuberay_scripted(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalKubeRay]:
+    """A local KubeRay without Ray processes (scripted job outcomes); see the module docs."""
+    yield from _local_kuberay("scripted", request, tmp_path)
+
+
+@pytest.fixture
+def local_kuberay(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalKubeRay]:
+    """A local KubeRay running real Ray heads (needs the ``local`` extra); see the module docs."""
+    pytest.importorskip("ray", reason="local_kuberay runs real Ray heads: install airflow-ray-k8s[local]")
+    yield from _local_kuberay("ray", request, tmp_path)

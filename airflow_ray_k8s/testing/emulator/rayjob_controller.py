@@ -320,7 +320,7 @@ class RayJobController:
             f"Submitted Ray job {submission.submission_id} to RayCluster {ckey[0]}/{ckey[1]}",
             COMPONENT,
         )
-        return 0.0 if self.ctl.runtime.mode == "ray" else None
+        return 0.0
 
     def _unreachable(
         self, key: RayJobKey, status: dict[str, Any], exc: Exception, deadline: float | None

@@ -414,3 +414,26 @@ def _group_is_ray_head(pgid: int, temp_dir: str) -> bool:
             return True
     # Without /proc (macOS) trust the record: it was written by this tool for this pgid.
     return not Path("/proc").is_dir()
+
+
+def recorded_groups(workdir: Path) -> list[tuple[int, str]]:
+    """``(pgid, temp dir)`` of every head recorded in ``<workdir>/ray-pgids``."""
+    records: list[tuple[int, str]] = []
+    try:
+        lines = (workdir / "ray-pgids").read_text().splitlines()
+    except OSError:
+        return records
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].isdigit():
+            records.append((int(parts[0]), parts[2]))
+    return records
+
+
+def surviving_groups(workdir: Path) -> list[int]:
+    """Recorded head process groups (``<workdir>/ray-pgids``) that still have live processes."""
+    return [
+        pgid
+        for pgid, temp_dir in recorded_groups(workdir)
+        if _group_alive(pgid) and _group_is_ray_head(pgid, temp_dir)
+    ]
