@@ -165,6 +165,9 @@ def error_for_exception(request: KubeRequest, exc: BaseException) -> KubeApiErro
     answered = _response_of(exc)
     if answered is not None:
         return error_for_response(request, answered)
+    if _is_instance(exc, "urllib3.exceptions", ("NewConnectionError", "NameResolutionError")):
+        # Checked first: urllib3 derives NewConnectionError from ConnectTimeoutError.
+        return KubeTransientError(f"{what}: connection failed ({kind})")
     timeouts = ("TimeoutError", "ReadTimeoutError", "ConnectTimeoutError")
     if (
         isinstance(exc, TimeoutError | asyncio.TimeoutError | socket.timeout)
