@@ -83,6 +83,19 @@ def dns1035_label_errors(name: str, max_length: int = MAX_DNS_LABEL_LENGTH) -> l
     return errors
 
 
+def dns1123_label_errors(name: str) -> list[str]:
+    """Reasons ``name`` is not a DNS-1123 label (lowercase alphanumerics and ``-``, at most 63)."""
+    errors = []
+    if len(name) > MAX_DNS_LABEL_LENGTH:
+        errors.append(f"must be no more than {MAX_DNS_LABEL_LENGTH} characters (got {len(name)})")
+    if not _DNS1123_LABEL.fullmatch(name):
+        errors.append(
+            "must consist of lower case alphanumeric characters or '-', "
+            "and start and end with an alphanumeric character"
+        )
+    return errors
+
+
 def label_value_errors(value: str) -> list[str]:
     """Reasons ``value`` is not a valid Kubernetes label value (empty if it is)."""
     errors = []

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_ray_k8s.specs.base import RaySpecWarning
-from airflow_ray_k8s.specs.raycluster import (
+from airflow_ray_k8s.specs.raycluster_rules import (
     EXTERNAL_STORAGE_NAMESPACE_ANNOTATION,
     FT_ENABLED_ANNOTATION,
     REDIS_ADDRESS_ENV,

@@ -23,15 +23,8 @@ from airflow_ray_k8s.specs.base import (
     label_errors,
 )
 from airflow_ray_k8s.specs.pod import EnvVar, PodTemplate
+from airflow_ray_k8s.specs.raycluster_rules import AUTOSCALER_V2_ENV, FT_ENABLED_ANNOTATION
 
-FT_ENABLED_ANNOTATION = "ray.io/ft-enabled"
-EXTERNAL_STORAGE_NAMESPACE_ANNOTATION = "ray.io/external-storage-namespace"
-AUTOSCALER_V2_ENV = "RAY_enable_autoscaler_v2"
-REDIS_ADDRESS_ENV = "RAY_REDIS_ADDRESS"
-REDIS_PASSWORD_ENV = "REDIS_PASSWORD"  # noqa: S105 - the variable's name, not a password
-REDIS_USERNAME_ENV = "REDIS_USERNAME"
-#: Oldest Ray that supports token authentication (validation.go).
-MIN_RAY_VERSION_FOR_TOKEN_AUTH = (2, 52, 0)
 #: rayStartParams keys that declare resources; they conflict with a group's ``resources`` map.
 _RAY_START_RESOURCE_KEYS = ("num-cpus", "num-gpus", "memory", "resources")
 
@@ -99,7 +92,8 @@ class AuthOptions(KubeModel):
 
     mode: Literal["disabled", "token"] | None = None
     secret_name: str | None = None
-    enable_k8s_token_auth: bool | None = None
+    # to_camel would say "enableK8STokenAuth".
+    enable_k8s_token_auth: bool | None = Field(default=None, alias="enableK8sTokenAuth")
 
 
 class UpgradeStrategy(KubeModel):
@@ -241,6 +235,9 @@ class RayClusterSpec(TopLevelModel):
     :param upgrade_strategy: ``Recreate`` or ``None`` on template changes.
     :param managed_by: controller that reconciles the cluster (``ray.io/kuberay-operator`` or
         ``kueue.x-k8s.io/multikueue``); immutable.
+    :param history_server_options: KubeRay 1.7 history server collector (feature-gated).
+    :param network_policy: KubeRay 1.7 NetworkPolicies for the cluster (feature-gated).
+    :param tls_options: KubeRay 1.7 mTLS between Ray nodes (feature-gated).
     """
 
     head_group: HeadGroupSpec = Field(alias="headGroupSpec")
@@ -255,6 +252,10 @@ class RayClusterSpec(TopLevelModel):
     upgrade_strategy: UpgradeStrategy | None = None
     # CRD: CEL rule on managedBy.
     managed_by: Literal["ray.io/kuberay-operator", "kueue.x-k8s.io/multikueue"] | None = None
+    # KubeRay 1.7 options: passed through; only the rules below read them.
+    history_server_options: dict[str, Any] | None = None
+    network_policy: dict[str, Any] | None = None
+    tls_options: dict[str, Any] | None = None
 
     KIND: ClassVar[str] = "RayCluster"
     MAX_NAME_LENGTH: ClassVar[int] = MAX_RAYCLUSTER_NAME_LENGTH
@@ -268,17 +269,24 @@ class RayClusterSpec(TopLevelModel):
 
     @property
     def autoscaler_v2(self) -> bool:
-        """``IsAutoscalingV2Enabled``: the options say v2, or the head sets the v2 env var."""
-        if self.autoscaler_options is not None and self.autoscaler_options.version is not None:
-            return self.autoscaler_options.version == "v2"
+        """``IsAutoscalingV2Enabled``: ``autoscaler_options.version`` says ``v2``."""
+        return self.autoscaler_options is not None and self.autoscaler_options.version == "v2"
+
+    @property
+    def autoscaler_v2_by_env(self) -> bool:
+        """The head sets ``RAY_enable_autoscaler_v2`` to ``1`` / ``true`` (the pre-1.4 switch)."""
         var = self._head_env(AUTOSCALER_V2_ENV)
-        return var is not None and (var.value or "").lower() in ("1", "true")
+        return var is not None and var.value in ("1", "true")
 
     def gcs_ft_enabled(self, annotations: dict[str, str] | None = None) -> bool:
         """``IsGCSFaultToleranceEnabled``: the struct is set, or the old annotation says ``true``."""
         annotations = self.annotations if annotations is None else annotations
         legacy = annotations.get(FT_ENABLED_ANNOTATION, "").lower() == "true"
         return self.gcs_fault_tolerance_options is not None or legacy
+
+    def head_env(self, name: str) -> EnvVar | None:
+        """The head's Ray container's env var ``name``, if set."""
+        return self._head_env(name)
 
     def _head_env(self, name: str) -> EnvVar | None:
         container = self.head_group.template.ray_container
@@ -308,133 +316,13 @@ class RayClusterSpec(TopLevelModel):
             seen.setdefault(group.group_name, index)
         if not self.head_group.template.spec.containers:
             return errors  # the remaining rules read the head container
-        errors.extend(self._gcs_ft_errors(path, head_path, annotations))
-        errors.extend(self._autoscaling_errors(path, head_path, groups))
-        errors.extend(self._auth_errors(path))
-        return errors
+        from airflow_ray_k8s.specs import raycluster_rules as rules
 
-    def _gcs_ft_errors(self, path: str, head_path: str, annotations: dict[str, str]) -> Errors:
-        errors: Errors = []
-        options_path = join_path(path, "gcs_fault_tolerance_options")
-        params = self.head_group.ray_start_params or {}
-        env_path = join_path(head_path, "template", "spec", "containers", 0, "env")
-        if annotations.get(FT_ENABLED_ANNOTATION, "") and self.gcs_fault_tolerance_options is not None:
-            errors.append(
-                (
-                    options_path,
-                    f"cannot be combined with the {FT_ENABLED_ANNOTATION} annotation; remove the "
-                    "annotation (see airflow_ray_k8s.specs.migrate_gcs_ft_annotation)",
-                )
-            )
-        if not self.gcs_ft_enabled(annotations) and self._head_env(REDIS_ADDRESS_ENV) is not None:
-            errors.append(
-                (
-                    env_path,
-                    f"{REDIS_ADDRESS_ENV} implicitly enables GCS fault tolerance; set "
-                    "gcs_fault_tolerance_options.redis_address instead",
-                )
-            )
-        if self.gcs_fault_tolerance_options is not None:
-            if params.get("redis-password"):
-                errors.append(
-                    (
-                        join_path(head_path, "ray_start_params", "redis-password"),
-                        "cannot be set with gcs_fault_tolerance_options; use its redis_password",
-                    )
-                )
-            if self._head_env(REDIS_PASSWORD_ENV) is not None:
-                errors.append(
-                    (
-                        env_path,
-                        f"{REDIS_PASSWORD_ENV} cannot be set with gcs_fault_tolerance_options; "
-                        "use its redis_password",
-                    )
-                )
-            if self._head_env(REDIS_ADDRESS_ENV) is not None:
-                errors.append(
-                    (
-                        env_path,
-                        f"{REDIS_ADDRESS_ENV} cannot be set with gcs_fault_tolerance_options; "
-                        "use its redis_address",
-                    )
-                )
-            if annotations.get(EXTERNAL_STORAGE_NAMESPACE_ANNOTATION, ""):
-                errors.append(
-                    (
-                        f'metadata.annotations["{EXTERNAL_STORAGE_NAMESPACE_ANNOTATION}"]',
-                        "cannot be set with gcs_fault_tolerance_options; use its external_storage_namespace",
-                    )
-                )
-        if params.get("redis-username"):
-            errors.append(
-                (
-                    join_path(head_path, "ray_start_params", "redis-username"),
-                    "is not supported; use gcs_fault_tolerance_options.redis_username",
-                )
-            )
-        if self._head_env(REDIS_USERNAME_ENV) is not None:
-            errors.append(
-                (
-                    env_path,
-                    f"{REDIS_USERNAME_ENV} is not supported; use gcs_fault_tolerance_options.redis_username",
-                )
-            )
+        errors.extend(rules.gcs_ft_errors(self, path, annotations))
+        errors.extend(rules.autoscaling_errors(self, path))
+        errors.extend(rules.auth_errors(self, path))
+        errors.extend(rules.optional_feature_errors(self, path))
         return errors
-
-    def _autoscaling_errors(self, path: str, head_path: str, groups: list[WorkerGroupSpec]) -> Errors:
-        errors: Errors = []
-        env_path = join_path(head_path, "template", "spec", "containers", 0, "env")
-        v2_var = self._head_env(AUTOSCALER_V2_ENV)
-        if not self.autoscaling_enabled:
-            if v2_var is not None and v2_var.value in ("1", "true"):
-                errors.append(
-                    (
-                        env_path,
-                        f"{AUTOSCALER_V2_ENV}={v2_var.value} needs enable_in_tree_autoscaling=True",
-                    )
-                )
-            return errors
-        for index, group in enumerate(groups):
-            if group.suspend:
-                errors.append(
-                    (
-                        join_path(path, "worker_groups", index, "suspend"),
-                        "a worker group cannot be suspended with autoscaling enabled",
-                    )
-                )
-        if self.autoscaler_options is not None and self.autoscaler_options.version and v2_var is not None:
-            errors.append(
-                (
-                    join_path(path, "autoscaler_options", "version"),
-                    f"cannot be set together with the head env var {AUTOSCALER_V2_ENV}; use only the former",
-                )
-            )
-        if self.autoscaler_v2:
-            templates = [(head_path, self.head_group.template)] + [
-                (join_path(path, "worker_groups", i), g.template) for i, g in enumerate(groups)
-            ]
-            for group_path, template in templates:
-                if template.spec.restart_policy not in (None, "", "Never"):
-                    errors.append(
-                        (
-                            join_path(group_path, "template", "spec", "restart_policy"),
-                            "must be Never or unset with autoscaler v2",
-                        )
-                    )
-        return errors
-
-    def _auth_errors(self, path: str) -> Errors:
-        if self.auth_options is None or self.auth_options.mode != "token":
-            return []
-        where = join_path(path, "ray_version")
-        if not self.ray_version:
-            return [(where, "is required with auth_options.mode='token' (Ray >= 2.52.0)")]
-        parsed = parse_ray_version(self.ray_version)
-        if parsed is None:
-            return [(where, f"'{self.ray_version}' is not a version (needed by auth_options.mode='token')")]
-        if parsed < MIN_RAY_VERSION_FOR_TOKEN_AUTH:
-            return [(where, f"must be >= 2.52.0 with auth_options.mode='token' (got {self.ray_version})")]
-        return []
 
     def rule_warnings(self) -> list[tuple[str, type[Warning]]]:
         from airflow_ray_k8s.specs.gcs_ft import legacy_ft_warning

@@ -275,9 +275,16 @@ class RayJobSpec(TopLevelModel):
                     (join_path(template_path, "spec", "containers"), "needs at least one container")
                 )
         if self.ray_cluster_spec is not None:
-            errors.extend(
-                self.ray_cluster_spec.rule_errors(join_path(path, "ray_cluster_spec"), self.annotations)
-            )
+            cluster_path = join_path(path, "ray_cluster_spec")
+            auth = self.ray_cluster_spec.auth_options
+            if auth is not None and auth.enable_k8s_token_auth:
+                errors.append(
+                    (
+                        join_path(cluster_path, "auth_options", "enable_k8s_token_auth"),
+                        "is not supported for a RayJob",
+                    )
+                )
+            errors.extend(self.ray_cluster_spec.rule_errors(cluster_path, self.annotations))
         return errors
 
     def _sidecar_errors(self, path: str) -> Errors:

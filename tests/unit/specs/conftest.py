@@ -79,12 +79,19 @@ def to_jsonschema(node: Any) -> Any:
 
 
 @functools.cache
-def _validator(kind: str) -> jsonschema.protocols.Validator:
+def _openapi_schema(kind: str) -> dict[str, Any]:
+    """The v1 ``openAPIV3Schema`` of the CRD of ``kind``, parsed once per session."""
     path = crd_dir() / CRD_FILES[kind]
     with path.open("rb") as handle:
         crd = yaml.load(handle, Loader=yaml.CSafeLoader)
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
-    schema = to_jsonschema(version["schema"]["openAPIV3Schema"])
+    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return schema
+
+
+@functools.cache
+def _validator(kind: str) -> jsonschema.protocols.Validator:
+    schema = to_jsonschema(_openapi_schema(kind))
     validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
     validator_cls.check_schema(schema)
     return validator_cls(schema)
@@ -104,6 +111,11 @@ class CrdSchemas:
         name = manifest.get("metadata", {}).get("name", "")
         found.extend(f"metadata.name: {rule}" for rule in dns1035_label_errors(name))
         return sorted(found)
+
+    def spec_schema(self, kind: str) -> dict[str, Any]:
+        """The CRD's raw (structural) schema of ``spec`` for ``kind``."""
+        spec: dict[str, Any] = _openapi_schema(kind)["properties"]["spec"]
+        return spec
 
     def assert_valid(self, manifest: Mapping[str, Any]) -> None:
         errors = self.errors(manifest)

@@ -11,9 +11,12 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from airflow_ray_k8s.naming import TaskIdentity
 from airflow_ray_k8s.specs import (
+    RayClusterSpec,
+    RayJobSpec,
     WorkerGroup,
     build_raycluster,
     build_rayjob,
@@ -284,3 +287,32 @@ def test_any_built_rayjob_is_accepted_by_the_crd(
     manifest = spec.to_manifest("j")
     crd.assert_valid(manifest)
     assert yaml.safe_load(manifest["spec"].get("runtimeEnvYAML", "{}")).get("env_vars", {}) == env_vars
+
+
+# --- the models' wire names are the CRD's ---------------------------------------------------------------
+
+
+def _model_fields_vs_schema(model: type[BaseModel], schema: dict[str, Any], where: str) -> list[str]:
+    """Every field alias of ``model`` (and of the models it holds) that the schema does not have."""
+    from airflow_ray_k8s.specs.loading import _model_in
+
+    missing = []
+    properties = schema.get("properties", {})
+    for name, field in model.model_fields.items():
+        alias = field.alias or name
+        if alias not in properties:
+            missing.append(f"{where}.{alias} ({model.__name__}.{name})")
+            continue
+        sub_model = _model_in(field.annotation)
+        if sub_model is None:
+            continue
+        sub_schema = properties[alias]
+        if sub_schema.get("type") == "array":
+            sub_schema = sub_schema["items"]
+        missing.extend(_model_fields_vs_schema(sub_model, sub_schema, f"{where}.{alias}"))
+    return missing
+
+
+@pytest.mark.parametrize(("model", "kind"), [(RayClusterSpec, "RayCluster"), (RayJobSpec, "RayJob")])
+def test_every_model_field_is_named_as_in_the_crd(crd: Any, model: type[BaseModel], kind: str) -> None:
+    assert _model_fields_vs_schema(model, crd.spec_schema(kind), "spec") == []

@@ -280,10 +280,9 @@ CLUSTER_CASES: list[tuple[str, Mutation, dict[str, str], str, str]] = [
         "Never",
     ),
     (
-        "v2 worker restart policy via env",
+        "v2 worker restart policy",
         lambda s: (
-            _autoscale(s),
-            _env(s, "RAY_enable_autoscaler_v2", "true"),
+            _autoscale(s, "v2"),
             s["workerGroupSpecs"][1]["template"]["spec"].update(restartPolicy="OnFailure"),
         ),
         {},
@@ -324,6 +323,110 @@ CLUSTER_CASES: list[tuple[str, Mutation, dict[str, str], str, str]] = [
         {},
         "autoscaler_options.upscaling_mode",
         "Default",
+    ),
+    (
+        "group idle timeout without autoscaler v2",
+        lambda s: (_autoscale(s, "v1"), s["workerGroupSpecs"][0].update(idleTimeoutSeconds=60)),
+        {},
+        "worker_groups[0].idle_timeout_seconds",
+        "autoscaler v2",
+    ),
+    (
+        "group priority with old ray",
+        lambda s: (_autoscale(s, "v2"), s["workerGroupSpecs"][0].update(priority=5)),
+        {},
+        "worker_groups[0].priority",
+        ">= 2.56.0",
+    ),
+    (
+        "group priority without autoscaler v2",
+        lambda s: (s.update(rayVersion="2.57.0"), s["workerGroupSpecs"][0].update(priority=5)),
+        {},
+        "worker_groups[0].priority",
+        "autoscaler v2",
+    ),
+    (
+        "autoscaler start command env",
+        lambda s: s.update(
+            autoscalerOptions={"env": [{"name": "KUBERAY_GEN_AUTOSCALER_START_CMD", "value": "x"}]}
+        ),
+        {},
+        "autoscaler_options.env",
+        "KUBERAY_GEN_AUTOSCALER_START_CMD",
+    ),
+    (
+        "k8s token auth without token mode",
+        lambda s: s.update(authOptions={"enableK8sTokenAuth": True}),
+        {},
+        "auth_options.enable_k8s_token_auth",
+        "mode='token'",
+    ),
+    (
+        "k8s token auth with old ray",
+        lambda s: s.update(authOptions={"mode": "token", "enableK8sTokenAuth": True}),
+        {},
+        "ray_version",
+        ">= 2.55.0",
+    ),
+    (
+        "k8s token auth with a secret",
+        lambda s: s.update(
+            rayVersion="2.55.0", authOptions={"mode": "token", "enableK8sTokenAuth": True, "secretName": "t"}
+        ),
+        {},
+        "auth_options.enable_k8s_token_auth",
+        "secret_name",
+    ),
+    (
+        "rocksdb with redis address",
+        lambda s: s.update(gcsFaultToleranceOptions={"backend": "rocksdb", "redisAddress": "r:6379"}),
+        {},
+        "gcs_fault_tolerance_options.redis_address",
+        "rocksdb",
+    ),
+    (
+        "rocksdb claim with size",
+        lambda s: s.update(
+            gcsFaultToleranceOptions={"backend": "rocksdb", "storage": {"claimName": "c", "size": "10Gi"}}
+        ),
+        {},
+        "gcs_fault_tolerance_options.storage.claimName",
+        "mutually exclusive",
+    ),
+    (
+        "redis with storage",
+        lambda s: s.update(gcsFaultToleranceOptions={"redisAddress": "r:6379", "storage": {"size": "1Gi"}}),
+        {},
+        "gcs_fault_tolerance_options.storage",
+        "rocksdb",
+    ),
+    (
+        "history server without collector",
+        lambda s: s.update(historyServerOptions={}),
+        {},
+        "history_server_options.collectorOptions",
+        "required",
+    ),
+    (
+        "network policy with an unknown group",
+        lambda s: s.update(networkPolicy={"workerGroups": [{"groupName": "nope"}]}),
+        {},
+        "network_policy.workerGroups[0].groupName",
+        "matches no worker group",
+    ),
+    (
+        "network policy ingress rules under DenyAllEgress",
+        lambda s: s.update(networkPolicy={"mode": "DenyAllEgress", "head": {"ingressRules": [{}]}}),
+        {},
+        "network_policy.head.ingressRules",
+        "DenyAllEgress",
+    ),
+    (
+        "network policy needs DNS-1123 group names",
+        lambda s: (s["workerGroupSpecs"][0].update(groupName="Upper"), s.update(networkPolicy={})),
+        {},
+        "worker_groups[0].group_name",
+        "network_policy",
     ),
     (
         "managedBy not allowed",
@@ -454,6 +557,14 @@ JOB_CASES: list[tuple[str, Mutation, str, str]] = [
         ),
         "ray_cluster_spec.head_group.template.spec.restart_policy",
         "SidecarMode",
+    ),
+    (
+        "k8s token auth in a rayjob",
+        lambda j: j["rayClusterSpec"].update(
+            rayVersion="2.55.0", authOptions={"mode": "token", "enableK8sTokenAuth": True}
+        ),
+        "ray_cluster_spec.auth_options.enable_k8s_token_auth",
+        "RayJob",
     ),
     (
         "unknown submission mode",
