@@ -8,7 +8,7 @@ its RayCluster validating webhook; ``CRD`` is a rule the v1.7.0 CRD schema itsel
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -17,6 +17,7 @@ from airflow_ray_k8s.specs.base import (
     INT32_MAX,
     Errors,
     KubeModel,
+    RaySpecWarning,
     StringMap,
     TopLevelModel,
     join_path,
@@ -115,10 +116,13 @@ class ScaleStrategy(KubeModel):
 
 
 class _GroupSpec(KubeModel):
-    template: PodTemplate
-    ray_start_params: StringMap | None = None
-    labels: dict[str, str] | None = None
-    resources: StringMap | None = None
+    # Fields shared by both kinds of group are declared in each subclass, so that the manifest
+    # reads in the usual order (name and sizes first, the pod template last).
+    if TYPE_CHECKING:
+        template: PodTemplate
+        ray_start_params: dict[str, str] | None
+        labels: dict[str, str] | None
+        resources: dict[str, str] | None
 
     def _group_errors(self, path: str, group: str) -> Errors:
         errors: Errors = []
@@ -158,9 +162,13 @@ class HeadGroupSpec(_GroupSpec):
     :param resources: Ray resources of the head, e.g. ``{"CPU": "0"}``.
     """
 
+    ray_start_params: StringMap | None = None
     service_type: str | None = None
     head_service: dict[str, Any] | None = None
     enable_ingress: bool | None = None
+    labels: dict[str, str] | None = None
+    resources: StringMap | None = None
+    template: PodTemplate
 
 
 class WorkerGroupSpec(_GroupSpec):
@@ -189,7 +197,11 @@ class WorkerGroupSpec(_GroupSpec):
     idle_timeout_seconds: NonNegInt32 | None = None
     suspend: bool | None = None
     scale_strategy: ScaleStrategy | None = None
-    priority: int | None = None
+    priority: Annotated[int, Field(ge=-(2**31), le=INT32_MAX)] | None = None
+    ray_start_params: StringMap | None = None
+    labels: dict[str, str] | None = None
+    resources: StringMap | None = None
+    template: PodTemplate
 
     def rule_errors(self, path: str = "") -> Errors:
         from airflow_ray_k8s.naming import label_value_errors
@@ -240,8 +252,6 @@ class RayClusterSpec(TopLevelModel):
     :param tls_options: KubeRay 1.7 mTLS between Ray nodes (feature-gated).
     """
 
-    head_group: HeadGroupSpec = Field(alias="headGroupSpec")
-    worker_groups: list[WorkerGroupSpec] | None = Field(default=None, alias="workerGroupSpecs")
     ray_version: str | None = None
     enable_in_tree_autoscaling: bool | None = None
     autoscaler_options: AutoscalerOptions | None = None
@@ -256,6 +266,8 @@ class RayClusterSpec(TopLevelModel):
     history_server_options: dict[str, Any] | None = None
     network_policy: dict[str, Any] | None = None
     tls_options: dict[str, Any] | None = None
+    head_group: HeadGroupSpec = Field(alias="headGroupSpec")
+    worker_groups: list[WorkerGroupSpec] | None = Field(default=None, alias="workerGroupSpecs")
 
     KIND: ClassVar[str] = "RayCluster"
     MAX_NAME_LENGTH: ClassVar[int] = MAX_RAYCLUSTER_NAME_LENGTH
@@ -327,9 +339,37 @@ class RayClusterSpec(TopLevelModel):
     def rule_warnings(self) -> list[tuple[str, type[Warning]]]:
         from airflow_ray_k8s.specs.gcs_ft import legacy_ft_warning
 
-        return legacy_ft_warning(self.annotations, self.gcs_fault_tolerance_options is not None)
+        out = legacy_ft_warning(self.annotations, self.gcs_fault_tolerance_options is not None)
+        mismatched = self._images_not_matching_ray_version()
+        if mismatched:
+            out.append(
+                (
+                    f"ray_version is {self.ray_version} but {', '.join(mismatched)} runs another Ray "
+                    "version; KubeRay picks features by ray_version, so keep the two equal",
+                    RaySpecWarning,
+                )
+            )
+        return out
+
+    def _images_not_matching_ray_version(self) -> list[str]:
+        """Official Ray images (``rayproject/ray:<version>...``) whose tag says another version."""
+        wanted = parse_ray_version(self.ray_version or "")
+        if wanted is None:
+            return []
+        images = [self.head_group.template.ray_container] + [
+            group.template.ray_container for group in self.worker_groups or []
+        ]
+        mismatched = []
+        for container in images:
+            image = container.image if container is not None else None
+            match = _OFFICIAL_IMAGE.search(image or "")
+            if image and match and parse_ray_version(match.group(1)) != wanted:
+                mismatched.append(image)
+        return sorted(set(mismatched))
 
 
+# rayproject/ray, rayproject/ray-ml, rayproject/ray-llm (any registry mirror), tag "<x.y.z>[-...]".
+_OFFICIAL_IMAGE = re.compile(r"(?:^|/)rayproject/ray(?:-ml|-llm)?:(\d+\.\d+\.\d+)")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 

@@ -35,8 +35,6 @@ CLUSTER_SELECTOR_KEY = "ray.io/cluster"
 SubmissionMode = Literal["K8sJobMode", "HTTPMode", "InteractiveMode", "SidecarMode"]
 DeletionPolicyType = Literal["DeleteCluster", "DeleteWorkers", "DeleteSelf", "DeleteNone"]
 PositiveInt32 = Annotated[int, Field(gt=0, le=INT32_MAX)]
-# Order in which deletion policies must fire for one job status (validation.go validateTTLConsistency).
-_TTL_ORDER: tuple[DeletionPolicyType, ...] = ("DeleteWorkers", "DeleteCluster", "DeleteSelf")
 
 
 def _parse_runtime_env(value: Any) -> Any:
@@ -176,7 +174,6 @@ class RayJobSpec(TopLevelModel):
     submission_mode: SubmissionMode | None = None
     submitter_pod_template: PodTemplate | None = None
     submitter_config: SubmitterConfig | None = None
-    ray_cluster_spec: RayClusterSpec | None = None
     cluster_selector: dict[str, str] | None = None
     shutdown_after_job_finishes: bool | None = None
     ttl_seconds_after_finished: NonNegInt32 | None = None
@@ -190,6 +187,7 @@ class RayJobSpec(TopLevelModel):
     entrypoint_resources: EntrypointResources | None = None
     deletion_strategy: DeletionStrategy | None = None
     managed_by: Literal["ray.io/kuberay-operator", "kueue.x-k8s.io/multikueue"] | None = None
+    ray_cluster_spec: RayClusterSpec | None = None
 
     KIND: ClassVar[str] = "RayJob"
     MAX_NAME_LENGTH: ClassVar[int] = MAX_RAYJOB_NAME_LENGTH
@@ -222,6 +220,8 @@ class RayJobSpec(TopLevelModel):
 
     def rule_errors(self, path: str = "") -> Errors:
         """KubeRay's ``ValidateRayJobSpec`` (plus CRD rules), every error at once."""
+        from airflow_ray_k8s.specs import rayjob_rules as rules
+
         errors: Errors = []
         shutdown = bool(self.shutdown_after_job_finishes)
         selector = self.uses_cluster_selector
@@ -231,7 +231,7 @@ class RayJobSpec(TopLevelModel):
             errors.append(
                 (join_path(path, "ttl_seconds_after_finished"), "needs shutdown_after_job_finishes=True")
             )
-        errors.extend(self._deletion_errors(path))
+        errors.extend(rules.deletion_errors(self, path))
         if self.suspend and selector:
             errors.append((join_path(path, "suspend"), "is not supported with cluster_selector"))
         if self.ray_cluster_spec is None and not selector:
@@ -263,7 +263,7 @@ class RayJobSpec(TopLevelModel):
         if self.mode == "InteractiveMode" and (self.backoff_limit or 0) > 0:
             errors.append((join_path(path, "backoff_limit"), "must be 0 in InteractiveMode"))
         if self.mode == "SidecarMode":
-            errors.extend(self._sidecar_errors(path))
+            errors.extend(rules.sidecar_errors(self, path))
         if self.mode != "InteractiveMode" and not (self.entrypoint or "").strip():
             # Not a KubeRay rule: KubeRay would submit an empty command that fails at once.
             errors.append((join_path(path, "entrypoint"), f"is required in {self.mode}"))
@@ -285,134 +285,6 @@ class RayJobSpec(TopLevelModel):
                     )
                 )
             errors.extend(self.ray_cluster_spec.rule_errors(cluster_path, self.annotations))
-        return errors
-
-    def _sidecar_errors(self, path: str) -> Errors:
-        errors: Errors = []
-        if self.submitter_pod_template is not None:
-            errors.append((join_path(path, "submitter_pod_template"), "is not supported in SidecarMode"))
-        if self.submitter_config is not None:
-            errors.append((join_path(path, "submitter_config"), "is not supported in SidecarMode"))
-        if self.ray_cluster_spec is not None:
-            policy = self.ray_cluster_spec.head_group.template.spec.restart_policy
-            if policy not in (None, "", "Never"):
-                errors.append(
-                    (
-                        join_path(
-                            path, "ray_cluster_spec", "head_group", "template", "spec", "restart_policy"
-                        ),
-                        "must be Never or unset in SidecarMode",
-                    )
-                )
-        return errors
-
-    def _deletion_errors(self, path: str) -> Errors:
-        strategy = self.deletion_strategy
-        if strategy is None:
-            return []
-        where = join_path(path, "deletion_strategy")
-        legacy = strategy.on_success is not None or strategy.on_failure is not None
-        if strategy.deletion_rules is not None and not strategy.deletion_rules:
-            return [(join_path(where, "deletion_rules"), "must not be empty")]  # CRD: minItems 1
-        rules = bool(strategy.deletion_rules)
-        errors: Errors = []
-        if rules and self.shutdown_after_job_finishes:
-            errors.append(
-                (
-                    join_path(where, "deletion_rules"),
-                    "cannot be combined with shutdown_after_job_finishes=True",
-                )
-            )
-        if rules and legacy:
-            errors.append((where, "cannot combine on_success / on_failure with deletion_rules"))
-        elif legacy:
-            errors.extend(self._legacy_deletion_errors(where))
-        elif rules:
-            errors.extend(self._deletion_rule_errors(where))
-        else:
-            errors.append((where, "needs both on_success and on_failure, or deletion_rules"))
-        return errors
-
-    def _autoscaling(self) -> bool:
-        return self.ray_cluster_spec is not None and self.ray_cluster_spec.autoscaling_enabled
-
-    def _legacy_deletion_errors(self, where: str) -> Errors:
-        strategy = self.deletion_strategy
-        assert strategy is not None
-        errors: Errors = []
-        policies: dict[str, str] = {}
-        for name, item in (("on_success", strategy.on_success), ("on_failure", strategy.on_failure)):
-            if item is None:
-                errors.append((join_path(where, name), "is required when the other legacy policy is set"))
-            elif item.policy is None:
-                errors.append((join_path(where, name, "policy"), "is required"))
-            else:
-                policies[name] = item.policy
-        for name, policy in policies.items():
-            if self.uses_cluster_selector and policy in ("DeleteCluster", "DeleteWorkers"):
-                errors.append(
-                    (join_path(where, name, "policy"), f"{policy} is not supported with cluster_selector")
-                )
-            if policy == "DeleteWorkers" and self._autoscaling():
-                errors.append(
-                    (join_path(where, name, "policy"), "DeleteWorkers is not supported with autoscaling")
-                )
-            if policy == "DeleteNone" and self.shutdown_after_job_finishes:
-                errors.append(
-                    (
-                        join_path(where, name, "policy"),
-                        "DeleteNone contradicts shutdown_after_job_finishes=True",
-                    )
-                )
-        return errors
-
-    def _deletion_rule_errors(self, where: str) -> Errors:
-        strategy = self.deletion_strategy
-        assert strategy is not None
-        errors: Errors = []
-        by_status: dict[str, dict[str, int]] = {}
-        for index, rule in enumerate(strategy.deletion_rules or []):
-            rule_path = join_path(where, "deletion_rules", index)
-            condition = rule.condition
-            if (condition.job_status is None) == (condition.job_deployment_status is None):
-                # CRD CEL rules on the condition.
-                errors.append(
-                    (
-                        join_path(rule_path, "condition"),
-                        "needs exactly one of job_status or job_deployment_status",
-                    )
-                )
-                continue
-            if self.uses_cluster_selector and rule.policy in ("DeleteCluster", "DeleteWorkers"):
-                errors.append(
-                    (join_path(rule_path, "policy"), f"{rule.policy} is not supported with cluster_selector")
-                )
-                continue
-            if rule.policy == "DeleteWorkers" and self._autoscaling():
-                errors.append(
-                    (join_path(rule_path, "policy"), "DeleteWorkers is not supported with autoscaling")
-                )
-                continue
-            status = condition.job_status or f"deployment {condition.job_deployment_status}"
-            ttls = by_status.setdefault(status, {})
-            if rule.policy in ttls:
-                errors.append((rule_path, f"duplicate rule for policy {rule.policy} and status {status}"))
-                continue
-            ttls[rule.policy] = condition.ttl_seconds or 0
-        for status, ttls in by_status.items():
-            previous: tuple[str, int] | None = None
-            for policy in _TTL_ORDER:
-                if policy not in ttls:
-                    continue
-                if previous is not None and ttls[policy] < previous[1]:
-                    errors.append(
-                        (
-                            join_path(where, "deletion_rules"),
-                            f"for {status}: the {policy} TTL ({ttls[policy]}) must be >= the "
-                            f"{previous[0]} TTL ({previous[1]})",
-                        )
-                    )
-                previous = (policy, ttls[policy])
         return errors
 
     def rule_warnings(self) -> list[tuple[str, type[Warning]]]:

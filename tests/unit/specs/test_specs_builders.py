@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from airflow_ray_k8s.specs import (
     DEFAULT_TTL_SECONDS_AFTER_FINISHED,
     GPU_RESOURCE,
     RayClusterSpec,
+    RaySpecWarning,
     WorkerGroup,
     build_raycluster,
     build_rayjob,
@@ -277,3 +279,12 @@ def test_built_specs_are_models_with_typed_access() -> None:
     assert container.resources is not None
     assert container.resources.limits is not None
     assert container.resources.limits[GPU_RESOURCE] == 1
+
+
+def test_an_image_of_another_ray_version_is_warned_about() -> None:
+    with pytest.warns(RaySpecWarning, match=r"ray_version is 2\.52\.0 but rayproject/ray:2\.41\.0-gpu runs"):
+        build_raycluster(workers=[WorkerGroup("gpu", gpu=1, image="rayproject/ray:2.41.0-gpu")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_raycluster(image="registry.example.com/team/ray-custom:7")  # not an official image: no opinion
+        build_raycluster(image="mirror.example.com/rayproject/ray:2.52.0-py311-cu121")

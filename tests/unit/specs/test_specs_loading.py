@@ -15,6 +15,7 @@ from airflow_ray_k8s.exceptions import SpecValidationError
 from airflow_ray_k8s.specs import (
     RayClusterSpec,
     RayJobSpec,
+    RaySpecWarning,
     build_raycluster,
     deep_merge,
     load_raycluster,
@@ -243,7 +244,8 @@ def test_deep_merge_rules() -> None:
 
 def test_with_overrides_keeps_object_metadata() -> None:
     spec = build_raycluster(labels={"team": "a"}, annotations={"note": "x"})
-    changed = spec.with_overrides({"rayVersion": "2.55.0"})
+    with pytest.warns(RaySpecWarning, match="ray_version is 2.55.0 but rayproject/ray:2.52.0"):
+        changed = spec.with_overrides({"rayVersion": "2.55.0"})
     assert changed.ray_version == "2.55.0"
     assert spec.ray_version == "2.52.0"
     assert changed.labels == {"team": "a"}
