@@ -100,9 +100,10 @@ def dashboard_url(hook: Any, namespace: str, cluster: str) -> str:
     settings = hook.settings
     if settings.dashboard_url:
         return str(settings.dashboard_url).format(namespace=namespace, cluster=cluster)
-    host = getattr(hook, "api_server_url", None)
-    if callable(host):
-        host = host()
+    try:
+        host = hook.transport.api_client.configuration.host
+    except Exception:  # no usable configuration: no link, never a failed task
+        return ""
     if not host:
         return ""
     service = f"{cluster}{HEAD_SERVICE_SUFFIX}:dashboard"

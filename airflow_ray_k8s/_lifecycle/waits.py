@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_ray_k8s._lifecycle.logs import LogCursor, encode_offset, offset_from_annotations, tail
 from airflow_ray_k8s.status import JOB_FAILED, JOB_RUNNING, JOB_STOPPED, JOB_SUCCEEDED, RayJobStatus
+
+if TYPE_CHECKING:
+    from airflow_ray_k8s._lifecycle.kube import KubeSession
 
 #: Statuses of the Ray job after which its driver log exists (before them there is no driver).
 _RAN = frozenset({JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_STOPPED})
@@ -42,14 +46,19 @@ class RayJobWait:
     _cursor: LogCursor = field(init=False)
     _next_log_at: float = field(init=False, default=0.0)
     _recorded_offset: int = field(init=False, default=-1)
+    _kube: KubeSession = field(init=False)
+    # The last lines streamed: the failure tail if the final read loses the race with the TTL.
+    _seen: deque[str] = field(init=False)
 
     async def run(self) -> dict[str, Any]:
         """Return the event payload (``{"status": ..., ...}``)."""
-        from airflow_ray_k8s._lifecycle import kube
+        from airflow_ray_k8s._lifecycle.kube import KubeSession
 
         self._cursor = LogCursor(self.log_offset)
+        self._seen = deque(maxlen=max(self.tail_lines, 1))
         try:
-            async with kube.watch_one(self.conn_id, "rayjob", self.namespace, self.name) as updates:
+            self._kube = KubeSession(self.conn_id)
+            async with self._kube, self._kube.watch_one("rayjob", self.namespace, self.name) as updates:
                 return await self._loop(updates)
         except asyncio.CancelledError:
             raise
@@ -57,8 +66,6 @@ class RayJobWait:
             return {"status": "error", "name": self.name, "namespace": self.namespace, "message": str(exc)}
 
     async def _loop(self, updates: Any) -> dict[str, Any]:
-        from airflow_ray_k8s._lifecycle import kube
-
         obj: dict[str, Any] | None = await updates.current()
         first = True
         while True:
@@ -92,7 +99,7 @@ class RayJobWait:
                 and not has_started(status)
                 and time.time() >= self.startup_deadline
             ):
-                reasons = await kube.cluster_problems(self.conn_id, self.namespace, status.ray_cluster_name)
+                reasons = await self._kube.cluster_problems(self.namespace, status.ray_cluster_name)
                 return {
                     "status": "startup_timeout",
                     "name": self.name,
@@ -112,11 +119,9 @@ class RayJobWait:
 
     async def _stream(self, status: RayJobStatus, *, final: bool) -> str | None:
         """Emit new driver-log lines; return the whole log (``None`` if it could not be read)."""
-        from airflow_ray_k8s._lifecycle import kube
-
         self._next_log_at = time.monotonic() + self.log_interval
         try:
-            text = await kube.job_logs(self.conn_id, self.namespace, status)
+            text = await self._kube.job_logs(self.namespace, status)
         except Exception as exc:
             if self.log is not None:
                 self.log.warning("Could not read the driver log of %s: %s", self.name, exc)
@@ -124,6 +129,7 @@ class RayJobWait:
         lines = self._cursor.advance(text, final=final)
         if self._cursor.restarted and self.log is not None:
             self.log.info("[%s] driver log restarted (the job was resubmitted)", self.name)
+        self._seen.extend(lines)
         for line in lines:
             if self.log is not None:
                 self.log.info("[%s] %s", self.name, line)
@@ -132,14 +138,12 @@ class RayJobWait:
         return text
 
     async def _record_offset(self) -> None:
-        from airflow_ray_k8s._lifecycle import kube
         from airflow_ray_k8s._lifecycle.logs import ANNOTATION_LOG_OFFSET
 
         if self._cursor.offset == self._recorded_offset:
             return
         try:
-            await kube.patch_annotations(
-                self.conn_id,
+            await self._kube.patch_annotations(
                 "rayjob",
                 self.namespace,
                 self.name,
@@ -158,7 +162,10 @@ class RayJobWait:
         elif self.get_logs or not status.is_success:
             # Collected now, before ttlSecondsAfterFinished deletes the cluster and its logs.
             text = await self._stream(status, final=True) if self.get_logs else await self._read_all(status)
-            if text is None:
+            if text is None and self._seen:
+                log_tail = list(self._seen)[-self.tail_lines :] if self.tail_lines else []
+                note = "the end of the driver log could not be read; these are the last lines streamed"
+            elif text is None:
                 note = "the driver log could not be read (the cluster may be gone already)"
             else:
                 log_tail = tail(text, self.tail_lines)
@@ -173,10 +180,8 @@ class RayJobWait:
         }
 
     async def _read_all(self, status: RayJobStatus) -> str | None:
-        from airflow_ray_k8s._lifecycle import kube
-
         try:
-            return await kube.job_logs(self.conn_id, self.namespace, status)
+            return await self._kube.job_logs(self.namespace, status)
         except Exception:
             return None
 
@@ -196,9 +201,10 @@ def run_inline(trigger: Any) -> dict[str, Any]:
 
 async def delete_rayjob_async(conn_id: str, namespace: str, name: str, *, log: Any = None) -> None:
     """Delete a RayJob and the cluster it created (a user's kill); 404 counts as done."""
-    from airflow_ray_k8s._lifecycle import kube
+    from airflow_ray_k8s._lifecycle.kube import KubeSession
 
-    await kube.delete_rayjob_and_cluster(conn_id, namespace, name, log=log)
+    async with KubeSession(conn_id) as kube:
+        await kube.delete_rayjob_and_cluster(namespace, name, log=log)
 
 
 @dataclass
@@ -217,17 +223,20 @@ class RayClusterWait:
 
     async def run(self) -> dict[str, Any]:
         """Return the event payload (``{"status": ..., ...}``)."""
-        from airflow_ray_k8s._lifecycle import kube
+        from airflow_ray_k8s._lifecycle.kube import KubeSession
 
         try:
-            async with kube.watch_one(self.conn_id, "raycluster", self.namespace, self.name) as updates:
+            async with (
+                KubeSession(self.conn_id) as kube,
+                kube.watch_one("raycluster", self.namespace, self.name) as updates,
+            ):
                 obj: dict[str, Any] | None = await updates.current()
                 while True:
                     event = self._check(obj)
                     if event is not None:
                         return event
                     if self.deadline is not None and time.time() >= self.deadline:
-                        return await self._timed_out(obj)
+                        return await self._timed_out(kube, obj)
                     timeout = None if self.deadline is None else max(self.deadline - time.time(), 0.05)
                     obj = await updates.next(timeout=timeout)
         except asyncio.CancelledError:
@@ -258,12 +267,11 @@ class RayClusterWait:
             )
         return None
 
-    async def _timed_out(self, obj: dict[str, Any] | None) -> dict[str, Any]:
-        from airflow_ray_k8s._lifecycle import kube
+    async def _timed_out(self, kube: Any, obj: dict[str, Any] | None) -> dict[str, Any]:
         from airflow_ray_k8s.status import RayClusterStatus
 
         if self.wait_for == "deleted":
             return self._base("timeout")
-        reasons = await kube.cluster_problems(self.conn_id, self.namespace, self.name)
+        reasons = await kube.cluster_problems(self.namespace, self.name)
         cluster = RayClusterStatus.from_object(obj).to_json() if obj is not None else None
         return self._base("startup_timeout", cluster=cluster, reasons=reasons)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from airflow_ray_k8s.status import RayJobStatus
 
 SUBMISSION_MODES = ("K8sJobMode", "HTTPMode", "InteractiveMode", "SidecarMode")
+ON_FINISH_ACTIONS = ("delete", "delete_succeeded", "keep")
 #: Seconds KubeRay keeps an ephemeral cluster after the job ends (then deletes it), by default; the
 #: same as ``specs.DEFAULT_TTL_SECONDS_AFTER_FINISHED`` (not imported: this module must stay light).
 DEFAULT_TTL_SECONDS = 300
@@ -77,6 +78,11 @@ class RayJobOperator(BaseOperator):
     :param log_interval: seconds between driver-log fetches while the job runs.
     :param log_tail_lines: driver-log lines quoted in a failure message.
     :param allow_stopped: a job that ends ``STOPPED`` counts as success (default: failure).
+    :param on_finish_action: what the task does with the RayJob once it recorded the outcome and the
+        driver log (the convention of ``KubernetesPodOperator``): ``delete`` (default) deletes the
+        RayJob and the cluster KubeRay made for it at once; ``delete_succeeded`` keeps failed ones
+        for inspection; ``keep`` leaves them to KubeRay (the cluster goes after its TTL; KubeRay keeps
+        the RayJob object itself, which carries the expiry annotation for a sweeper).
     :param name_prefix: readable prefix of the generated RayJob name.
     """
 
@@ -123,10 +129,15 @@ class RayJobOperator(BaseOperator):
         log_interval: float = 5.0,
         log_tail_lines: int = 50,
         allow_stopped: bool = False,
+        on_finish_action: str = "delete",
         name_prefix: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if on_finish_action not in ON_FINISH_ACTIONS:
+            raise ValueError(
+                f"{self.task_id}: on_finish_action must be one of {', '.join(ON_FINISH_ACTIONS)}"
+            )
         if (ray_cluster_spec is None) == (cluster_name is None):
             raise ValueError(
                 f"{self.task_id}: give exactly one of ray_cluster_spec (an ephemeral cluster) "
@@ -180,6 +191,7 @@ class RayJobOperator(BaseOperator):
         self.log_interval = float(log_interval)
         self.log_tail_lines = log_tail_lines
         self.allow_stopped = allow_stopped
+        self.on_finish_action = on_finish_action
         self.name_prefix = name_prefix
         # What this try created or attached to, for on_kill (set in execute, never serialized).
         self._rayjob: tuple[str, str] | None = None
@@ -345,7 +357,7 @@ class RayJobOperator(BaseOperator):
         message = explain.job_failure(
             status, event.get("log_tail") or [], log_note=event.get("log_note") or ""
         )
-        if self.ephemeral:
+        if not self._finish(hook, status, succeeded=False) and self.ephemeral:
             # KubeRay gap: a deployment that failed before the job ran escapes the deletion rules,
             # so its cluster would stay forever. The task deletes it (it made it).
             jobs.delete_cluster_if_failed_before_running(hook, namespace, status, log=self.log)
@@ -360,7 +372,23 @@ class RayJobOperator(BaseOperator):
         # Recorded on the RayJob just before returning: a cleared task then runs anew (case c),
         # while a worker that dies before this line leaves a success a retry adopts (case d).
         jobs.mark_consumed(hook, status.namespace, status.name)
+        self._finish(hook, status, succeeded=True)
         return self._xcom(status)
+
+    def _finish(self, hook: Any, status: RayJobStatus, *, succeeded: bool) -> bool:
+        """Apply ``on_finish_action`` once the outcome and the logs are recorded; True if deleted."""
+        from airflow_ray_k8s._lifecycle import jobs
+        from airflow_ray_k8s.exceptions import RayK8sError
+
+        if self.on_finish_action == "keep" or (self.on_finish_action == "delete_succeeded" and not succeeded):
+            return False
+        try:
+            jobs.delete_rayjob_and_cluster(hook, status.namespace, status.name, log=self.log)
+        except RayK8sError as exc:
+            # The outcome stands; KubeRay's TTL and the expiry annotation still bound the leftovers.
+            self.log.warning("Could not delete RayJob %s/%s: %s", status.namespace, status.name, exc)
+            return False
+        return True
 
     def _xcom(self, status: RayJobStatus) -> dict[str, Any]:
         return {

@@ -104,7 +104,8 @@ class RayClusterTrigger(BaseTrigger):
         """A user killed the deferred task (Airflow >= 3.3): delete the cluster the task created."""
         if self._fired or not self.delete_on_kill:
             return
-        from airflow_ray_k8s._lifecycle import kube
+        from airflow_ray_k8s._lifecycle.kube import KubeSession
 
         self.log.info("Task killed: deleting RayCluster %s/%s", self.namespace, self.name)
-        await kube.delete(self.kuberay_conn_id, "raycluster", self.namespace, self.name)
+        async with KubeSession(self.kuberay_conn_id) as kube:
+            await kube.delete("raycluster", self.namespace, self.name)

@@ -1,0 +1,71 @@
+"""Failures that say why, and the ones a retry cannot fix (no Ray head needed to start)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.airflow.conftest import assert_nothing_left, dags_module, run, task_instances
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+def test_a_spec_kuberay_would_reject_fails_once_without_submitting(local_kuberay_scripted: Any) -> None:
+    dags = dags_module()
+    dags.FAILURES.clear()
+    dr = run(dags.ray_invalid)
+    ti = task_instances(dr)[("invalid", -1)]
+    assert ti.state == "failed"
+    assert ti.try_number == 1, "retries=2, but a spec that breaks KubeRay's rules must not be retried"
+    assert any(
+        "ttl_seconds_after_finished" in f and "shutdown_after_job_finishes" in f for f in dags.FAILURES
+    )
+    assert local_kuberay_scripted.objects("rayjobs") == []
+    assert_nothing_left(local_kuberay_scripted, within=0)
+
+
+def test_a_validation_failed_rayjob_fails_the_sensor_without_retry(local_kuberay_scripted: Any) -> None:
+    from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+    from airflow_ray_k8s.resources import RAYJOB
+
+    # Someone else's RayJob, with a spec KubeRay rejects (ttl without shutdownAfterJobFinishes).
+    body = {
+        "metadata": {"name": "external-invalid"},
+        "spec": {
+            "entrypoint": "python -c 'print(1)'",
+            "clusterSelector": {"ray.io/cluster": "nowhere"},
+            "ttlSecondsAfterFinished": 30,
+        },
+    }
+    hook = KubeRayHook()
+    hook.create(RAYJOB, body, namespace="default")
+    dags = dags_module()
+    dags.FAILURES.clear()
+    try:
+        dr = run(dags.ray_sensor_validation_failed)
+        ti = task_instances(dr)[("watch", -1)]
+        assert ti.state == "failed"
+        assert ti.try_number == 1, "ValidationFailed never recovers: no retry"
+        assert any("ValidationFailed" in f for f in dags.FAILURES), dags.FAILURES
+        # A sensor deletes nothing: the RayJob is someone else's.
+        assert [o["metadata"]["name"] for o in local_kuberay_scripted.objects("rayjobs")] == [
+            "external-invalid"
+        ]
+    finally:
+        hook.delete(RAYJOB, "external-invalid", namespace="default")
+    assert_nothing_left(local_kuberay_scripted)
+
+
+@pytest.mark.ray
+def test_a_cluster_that_never_starts_fails_naming_pod_reasons_and_leaves_nothing(local_kuberay: Any) -> None:
+    dags = dags_module()
+    dags.FAILURES.clear()
+    dr = run(dags.ray_stall)
+    ti = task_instances(dr)[("stall", -1)]
+    assert ti.state == "failed"
+    message = "\n".join(dags.FAILURES)
+    assert "did not become ready within 4 s" in message
+    assert "ImagePullBackOff" in message, message
+    # The job never ran: the task deleted the RayJob and its cluster (KubeRay's TTL would not).
+    assert_nothing_left(local_kuberay, within=5)

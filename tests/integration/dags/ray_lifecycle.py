@@ -1,0 +1,188 @@
+"""DAGs run by ``tests/integration/airflow`` (``dag.test()``) against the local KubeRay.
+
+One DAG per scenario of the operators' issue. Kept small and fast: short TTLs, head-only clusters,
+jobs that take about a second. Scripted-mode jobs (no Ray) get their outcome from emulator
+annotations on the RayJob.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+
+from airflow_ray_k8s.operators.raycluster import RayClusterCreateOperator, RayClusterDeleteOperator
+from airflow_ray_k8s.operators.rayjob import RayJobOperator
+from airflow_ray_k8s.sensors.rayjob import RayJobSensor
+
+# A head-only cluster: what a local Ray head provides (the emulator ignores requests it cannot give).
+CLUSTER = {
+    "rayVersion": "2.52.0",
+    "headGroupSpec": {
+        "rayStartParams": {},
+        "template": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "ray-head",
+                        "image": "rayproject/ray:2.52.0",
+                        "resources": {"limits": {"cpu": "1", "memory": "2Gi"}},
+                    }
+                ]
+            }
+        },
+    },
+}
+START = datetime(2026, 1, 1)
+TTL = 2  # seconds: KubeRay-side cleanup must be observable within a test
+FAST = {"log_interval": 0.5, "startup_timeout": 120, "ttl_seconds_after_finished": TTL}
+SCRIPTED = "emulator.airflow-ray-k8s.io/"
+#: What each DAG's failure callbacks saw (read by the tests; DAG runs are in-process).
+FAILURES: list[str] = []
+
+
+def _record_failure(context: dict) -> None:  # type: ignore[type-arg]
+    FAILURES.append(f"{context['ti'].task_id}: {context.get('exception')}")
+
+
+def _dag(dag_id: str, **kwargs: object) -> DAG:
+    kwargs.setdefault("schedule", None)
+    return DAG(dag_id, start_date=START, catchup=False, **kwargs)  # type: ignore[arg-type]
+
+
+PRINT_DS = "python -c \"import os; print('ds=' + os.environ['DAY']); print('driver-done')\""
+
+# --- ephemeral cluster success, not deferrable then deferrable ----------------------------------------
+with _dag("ray_success") as ray_success:
+    sync_job = RayJobOperator(
+        task_id="sync",
+        entrypoint=PRINT_DS,
+        runtime_env={"env_vars": {"DAY": "{{ ds }}"}},
+        ray_cluster_spec=CLUSTER,
+        deferrable=False,
+        **FAST,
+    )
+    deferred_job = RayJobOperator(
+        task_id="deferred",
+        entrypoint=PRINT_DS,
+        runtime_env={"env_vars": {"DAY": "{{ ds }}"}},
+        ray_cluster_spec=CLUSTER,
+        deferrable=True,
+        **FAST,
+    )
+    sync_job >> deferred_job
+
+# --- failure with reason and log tail -----------------------------------------------------------------
+with _dag("ray_failure") as ray_failure:
+    RayJobOperator(
+        task_id="boom",
+        entrypoint="python -c \"print('before-the-crash'); raise SystemExit('exit-marker-42')\"",
+        ray_cluster_spec=CLUSTER,
+        deferrable=True,
+        on_failure_callback=_record_failure,
+        **FAST,
+    )
+
+# --- a spec KubeRay rejects: no retry, nothing submitted -----------------------------------------------
+with _dag("ray_invalid") as ray_invalid:
+    RayJobOperator(
+        task_id="invalid",
+        entrypoint="python -c 'print(1)'",
+        ray_cluster_spec=CLUSTER,
+        shutdown_after_job_finishes=False,
+        ttl_seconds_after_finished=30,  # KubeRay: needs shutdownAfterJobFinishes -> ValidationFailed
+        retries=2,
+        retry_delay=timedelta(seconds=0),
+        on_failure_callback=_record_failure,
+    )
+
+# --- a sensor on a RayJob someone else submitted and KubeRay rejected ------------------------------------
+with _dag("ray_sensor_validation_failed") as ray_sensor_validation_failed:
+    RayJobSensor(
+        task_id="watch",
+        rayjob_name="external-invalid",
+        deferrable=True,
+        retries=2,
+        retry_delay=timedelta(seconds=0),
+        timeout=60,
+        on_failure_callback=_record_failure,
+    )
+
+# --- a cluster that never starts ------------------------------------------------------------------------
+with _dag("ray_stall") as ray_stall:
+    RayJobOperator(
+        task_id="stall",
+        entrypoint="python -c 'print(1)'",
+        ray_cluster_spec=CLUSTER,
+        job_annotations={SCRIPTED + "head-fault": "ImagePullBackOff"},
+        deferrable=True,
+        startup_timeout=4,
+        ttl_seconds_after_finished=TTL,
+        on_failure_callback=_record_failure,
+    )
+
+# --- retry cases -------------------------------------------------------------------------------------
+# (a) and (d): the first try runs in a subprocess that the test kills; the second re-attaches/adopts.
+with _dag("ray_worker_dies") as ray_worker_dies:
+    RayJobOperator(
+        task_id="long",
+        entrypoint="python -c \"import time; print('started'); time.sleep(4); print('slept')\"",
+        ray_cluster_spec=CLUSTER,
+        deferrable=False,
+        **FAST,
+    )
+
+# (b): the job fails on the first try and succeeds on the second.
+with _dag("ray_retry_after_failure") as ray_retry_after_failure:
+    RayJobOperator(
+        task_id="flaky",
+        entrypoint="python -c \"import os, sys; t = os.environ['TRY']; print('try', t); sys.exit(t != '2')\"",
+        runtime_env={"env_vars": {"TRY": "{{ ti.try_number }}"}},
+        ray_cluster_spec=CLUSTER,
+        deferrable=True,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        **FAST,
+    )
+
+# (c): cleared after success (the test runs the same DAG run twice).
+with _dag("ray_cleared") as ray_cleared:
+    RayJobOperator(
+        task_id="again",
+        entrypoint="python -c \"print('ran')\"",
+        ray_cluster_spec=CLUSTER,
+        deferrable=False,
+        **FAST,
+    )
+
+# --- setup / teardown around a mapped job over three parameter sets and a failing task -----------------
+with _dag("ray_shared_cluster") as ray_shared_cluster:
+    create = RayClusterCreateOperator(
+        task_id="create_cluster", ray_cluster_spec=CLUSTER, startup_timeout=120, deferrable=True
+    )
+    mapped = RayJobOperator.partial(
+        task_id="mapped",
+        cluster_name=create.output["name"],
+        deferrable=True,
+        log_interval=0.5,
+    ).expand(entrypoint=[f"python -c \"print('param', {n})\"" for n in (1, 2, 3)])
+    broken = RayJobOperator(
+        task_id="broken",
+        entrypoint='python -c "raise SystemExit(1)"',
+        cluster_name=create.output["name"],
+        deferrable=False,
+        log_interval=0.5,
+    )
+    delete = RayClusterDeleteOperator(task_id="delete_cluster", cluster_name=create.output["name"])
+    create >> [mapped, broken] >> delete.as_teardown(setups=create)
+
+# --- a daily DAG run for three data intervals -----------------------------------------------------------
+with _dag("ray_backfill", schedule="@daily") as ray_backfill:
+    RayJobOperator(
+        task_id="daily",
+        entrypoint=PRINT_DS,
+        runtime_env={"env_vars": {"DAY": "{{ ds }}"}},
+        cluster_name="backfill-shared",  # created by the test: one Ray head for the three runs
+        deferrable=True,
+        log_interval=0.5,
+    )
