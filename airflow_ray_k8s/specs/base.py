@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
+import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from typing_extensions import Self
@@ -24,6 +25,9 @@ Errors = list[tuple[str, str]]
 _M = TypeVar("_M", bound="KubeModel")
 
 INT32_MAX = 2**31 - 1
+#: libyaml's loader / dumper when PyYAML was built with it (several times faster), else pure Python.
+SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+SAFE_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 API_VERSION = "ray.io/v1"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

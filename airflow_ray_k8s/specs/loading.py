@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel
 
 from airflow_ray_k8s.exceptions import SpecValidationError
-from airflow_ray_k8s.specs.base import API_VERSION, TopLevelModel
+from airflow_ray_k8s.specs.base import API_VERSION, SAFE_LOADER, TopLevelModel
 from airflow_ray_k8s.specs.raycluster import RayClusterSpec
 from airflow_ray_k8s.specs.rayjob import RayJobSpec
 
@@ -97,7 +97,7 @@ def _read(source: Source) -> Any:
 
 def _parse_yaml(text: str, where: str) -> Any:
     try:
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        documents = [doc for doc in yaml.load_all(text, Loader=SAFE_LOADER) if doc is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

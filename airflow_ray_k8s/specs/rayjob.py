@@ -19,6 +19,8 @@ from pydantic import BeforeValidator, Field, PlainSerializer
 from airflow_ray_k8s.naming import MAX_RAYJOB_NAME_LENGTH
 from airflow_ray_k8s.specs.base import (
     INT32_MAX,
+    SAFE_DUMPER,
+    SAFE_LOADER,
     Errors,
     KubeModel,
     RaySpecWarning,
@@ -44,7 +46,7 @@ def _parse_runtime_env(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be a dict (or a YAML mapping as a string)")
     try:
-        parsed = yaml.safe_load(value)
+        parsed = yaml.load(value, Loader=SAFE_LOADER)  # noqa: S506 - SAFE_LOADER is a SafeLoader
     except yaml.YAMLError as exc:
         # validation.go: UnmarshalRuntimeEnvYAML. No excerpt of the text: it may hold secrets.
         mark = getattr(exc, "problem_mark", None)
@@ -60,7 +62,7 @@ def _parse_runtime_env(value: Any) -> Any:
 
 
 def _render_runtime_env(value: dict[str, Any]) -> str:
-    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
+    return yaml.dump(value, Dumper=SAFE_DUMPER, sort_keys=False, default_flow_style=False)
 
 
 def _parse_entrypoint_resources(value: Any) -> Any:
