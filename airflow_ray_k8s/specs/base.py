@@ -9,6 +9,7 @@ right, through :meth:`KubeModel.rule_errors`, so they can collect every problem 
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections.abc import Iterable, Mapping
@@ -173,6 +174,38 @@ class KubeModel(BaseModel):
         instance = cls._validate_shape(obj)
         instance.check()
         return instance
+
+    @classmethod
+    def model_validate_json(
+        cls,
+        json_data: str | bytes | bytearray,
+        *,
+        strict: bool | None = None,
+        extra: Literal["allow", "ignore", "forbid"] | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """Validate a JSON document; raises only :class:`SpecValidationError`."""
+        try:
+            data = json.loads(json_data)
+        except (ValueError, RecursionError):
+            raise SpecValidationError([("(json)", "is not a valid JSON document")]) from None
+        return cls.model_validate(data)
+
+    @classmethod
+    def model_validate_strings(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: Literal["allow", "ignore", "forbid"] | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """Same as :meth:`model_validate` (KubeRay specs have no string-only form)."""
+        return cls.model_validate(obj)
 
     @classmethod
     def _validate_shape(cls, obj: Any, prefix: str = "") -> Self:

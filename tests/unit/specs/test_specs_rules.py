@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -958,6 +959,8 @@ def _only_spec_errors(call: Callable[[], Any]) -> None:
 def test_arbitrary_input_raises_only_spec_validation_errors(data: Any) -> None:
     _only_spec_errors(lambda: RayClusterSpec.model_validate(data))
     _only_spec_errors(lambda: RayJobSpec.model_validate(data))
+    _only_spec_errors(lambda: RayJobSpec.model_validate_json(json.dumps(data)))
+    _only_spec_errors(lambda: RayClusterSpec.model_validate_json(repr(data)))
     if isinstance(data, dict):
         _only_spec_errors(lambda: RayClusterSpec(**{str(k): v for k, v in data.items()}))
         _only_spec_errors(lambda: load_rayjob(data, overrides=data))
