@@ -10,7 +10,7 @@ Three ways to a spec, each raising only :class:`~airflow_ray_k8s.exceptions.Spec
 the whole object. Importing this package imports pydantic: operator modules import it lazily.
 """
 
-from airflow_ray_k8s.specs.base import KubeModel, RaySpecWarning, TopLevelModel
+from airflow_ray_k8s.specs.base import KubeModel, RaySpecWarning
 from airflow_ray_k8s.specs.builders import (
     DEFAULT_RAY_VERSION,
     DEFAULT_TTL_SECONDS_AFTER_FINISHED,
@@ -32,6 +32,7 @@ from airflow_ray_k8s.specs.raycluster import (
     WorkerGroupSpec,
 )
 from airflow_ray_k8s.specs.rayjob import DeletionRule, DeletionStrategy, RayJobSpec
+from airflow_ray_k8s.specs.toplevel import TopLevelModel
 
 __all__ = [
     "DEFAULT_RAY_VERSION",

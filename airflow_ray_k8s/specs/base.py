@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
-from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from typing_extensions import Self
 
 from airflow_ray_k8s.exceptions import SpecValidationError
 
 Errors = list[tuple[str, str]]
-_M = TypeVar("_M", bound="KubeModel")
 
 INT32_MAX = 2**31 - 1
 #: libyaml's loader / dumper when PyYAML was built with it (several times faster), else pure Python.
@@ -237,153 +235,6 @@ class KubeModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class TopLevelModel(KubeModel):
-    """A model that is a whole ``spec`` and may carry the surrounding object's labels / annotations.
-
-    KubeRay reads some settings from the object's annotations (``ray.io/ft-enabled``), so the
-    rules need them; they are kept beside the spec, not in it.
-    """
-
-    _labels: dict[str, str] = PrivateAttr(default_factory=dict)
-    _annotations: dict[str, str] = PrivateAttr(default_factory=dict)
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """Labels of the object this spec belongs to (from a loaded manifest or a builder)."""
-        return self._labels
-
-    @property
-    def annotations(self) -> dict[str, str]:
-        """Annotations of the object this spec belongs to (KubeRay reads some settings there)."""
-        return self._annotations
-
-    @classmethod
-    def from_parts(
-        cls,
-        spec: Any,
-        *,
-        labels: Mapping[str, Any] | None = None,
-        annotations: Mapping[str, Any] | None = None,
-    ) -> Self:
-        """Validate ``spec`` together with the labels / annotations of its object."""
-        meta_errors = metadata_errors(labels, annotations)
-        instance = cls._validate_shape(spec)
-        if meta_errors:
-            raise SpecValidationError(meta_errors)
-        if instance is spec:
-            instance = instance.model_copy(deep=True)
-        instance._labels = {str(k): str(v) for k, v in (labels or {}).items()}
-        instance._annotations = {str(k): str(v) for k, v in (annotations or {}).items()}
-        instance.check()
-        return instance
-
-    def with_metadata(
-        self, *, labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None
-    ) -> Self:
-        """A copy whose object labels / annotations are updated with the ones given."""
-        return type(self).from_parts(
-            self,
-            labels={**self._labels, **(labels or {})},
-            annotations={**self._annotations, **(annotations or {})},
-        )
-
-    def check(self) -> None:
-        """Raise :class:`SpecValidationError` naming every broken rule; emit :class:`RaySpecWarning` s."""
-        super().check()
-        for message, category in self.rule_warnings():
-            warnings.warn(message, category, stacklevel=4)
-
-    #: ``kind`` of the object this is the spec of, and the longest name KubeRay accepts for it.
-    KIND: ClassVar[str] = ""
-    MAX_NAME_LENGTH: ClassVar[int] = 63
-
-    def to_spec_dict(self) -> dict[str, Any]:
-        """The ``spec`` as KubeRay expects it (camelCase, extras kept), after re-checking the rules.
-
-        The re-check catches a model mutated after construction into something KubeRay rejects.
-        """
-        KubeModel.check(self)
-        return self.to_dict()
-
-    def to_manifest(
-        self,
-        name: str,
-        *,
-        namespace: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """The whole object: ``apiVersion``, ``kind``, ``metadata`` and ``spec``.
-
-        :param name: object name: a DNS-1035 label short enough for KubeRay's suffixes.
-        :param namespace: object namespace, if it should be in the manifest.
-        :param labels: labels added to the spec's own (:attr:`labels`).
-        :param annotations: annotations added to the spec's own (:attr:`annotations`).
-        """
-        from airflow_ray_k8s.naming import dns1035_label_errors
-
-        merged_labels = {**self._labels, **(labels or {})}
-        merged_annotations = {**self._annotations, **(annotations or {})}
-        errors: Errors = [
-            ("metadata.name", rule) for rule in dns1035_label_errors(name, self.MAX_NAME_LENGTH)
-        ]
-        errors.extend(metadata_errors(merged_labels, merged_annotations))
-        if errors:
-            raise SpecValidationError(errors)
-        metadata: dict[str, Any] = {"name": name}
-        if namespace:
-            metadata["namespace"] = namespace
-        if merged_labels:
-            metadata["labels"] = merged_labels
-        if merged_annotations:
-            metadata["annotations"] = merged_annotations
-        return {
-            "apiVersion": API_VERSION,
-            "kind": self.KIND,
-            "metadata": metadata,
-            "spec": self.to_spec_dict(),
-        }
-
-    @classmethod
-    def mergeable(cls, spec: Any) -> Any:
-        """``spec`` (wire form) with fields that are text on the wire parsed, so overrides merge into them."""
-        return spec
-
-    def with_overrides(self, overrides: Mapping[str, Any]) -> Self:
-        """A copy with ``overrides`` deep-merged in (rules: :mod:`airflow_ray_k8s.specs.loading`)."""
-        from airflow_ray_k8s.specs.loading import apply_overrides
-
-        return apply_overrides(self, overrides)
-
-    def rule_warnings(self) -> list[tuple[str, type[Warning]]]:
-        """Things KubeRay accepts but that deserve the author's attention."""
-        return []
-
-
-def metadata_errors(
-    labels: Mapping[str, Any] | None, annotations: Mapping[str, Any] | None, path: str = "metadata"
-) -> Errors:
-    """Kubernetes' rules for an object's labels and annotations."""
-    from airflow_ray_k8s.naming import label_value_errors, qualified_name_errors
-
-    errors: Errors = []
-    for field, mapping in (("labels", labels), ("annotations", annotations)):
-        if mapping is None:
-            continue
-        if not isinstance(mapping, Mapping):
-            errors.append((join_path(path, field), "must be a mapping of strings"))
-            continue
-        for key, value in mapping.items():
-            where = join_path(path, field, str(key))
-            if not isinstance(key, str) or not isinstance(value, str):
-                errors.append((where, "keys and values must be strings"))
-                continue
-            errors.extend((where, f"key {rule}") for rule in qualified_name_errors(key))
-            if field == "labels":
-                errors.extend((where, f"value {rule}") for rule in label_value_errors(value))
-    return errors
-
-
 def label_errors(labels: Mapping[str, str] | None, path: str) -> Errors:
     """Kubernetes' label rules for a map of labels (KubeRay checks a group's ``labels`` with them)."""
     from airflow_ray_k8s.naming import label_value_errors, qualified_name_errors
@@ -393,13 +244,4 @@ def label_errors(labels: Mapping[str, str] | None, path: str) -> Errors:
         where = join_path(path, key)
         errors.extend((where, f"key {rule}") for rule in qualified_name_errors(key))
         errors.extend((where, f"value {rule}") for rule in label_value_errors(value))
-    return errors
-
-
-def collect(models: Iterable[tuple[KubeModel | None, str]]) -> Errors:
-    """The rule errors of several optional sub-models, each at its path."""
-    errors: Errors = []
-    for model, path in models:
-        if model is not None:
-            errors.extend(model.rule_errors(path))
     return errors

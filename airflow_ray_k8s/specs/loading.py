@@ -25,9 +25,10 @@ import yaml
 from pydantic import BaseModel
 
 from airflow_ray_k8s.exceptions import SpecValidationError
-from airflow_ray_k8s.specs.base import API_VERSION, SAFE_LOADER, TopLevelModel
+from airflow_ray_k8s.specs.base import API_VERSION, SAFE_LOADER
 from airflow_ray_k8s.specs.raycluster import RayClusterSpec
 from airflow_ray_k8s.specs.rayjob import RayJobSpec
+from airflow_ray_k8s.specs.toplevel import TopLevelModel
 
 _T = TypeVar("_T", bound=TopLevelModel)
 Source = str | os.PathLike[str] | Mapping[str, Any] | TopLevelModel

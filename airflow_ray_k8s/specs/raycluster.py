@@ -19,12 +19,12 @@ from airflow_ray_k8s.specs.base import (
     KubeModel,
     RaySpecWarning,
     StringMap,
-    TopLevelModel,
     join_path,
     label_errors,
 )
 from airflow_ray_k8s.specs.pod import EnvVar, PodTemplate
 from airflow_ray_k8s.specs.raycluster_rules import AUTOSCALER_V2_ENV, FT_ENABLED_ANNOTATION
+from airflow_ray_k8s.specs.toplevel import TopLevelModel
 
 #: rayStartParams keys that declare resources; they conflict with a group's ``resources`` map.
 _RAY_START_RESOURCE_KEYS = ("num-cpus", "num-gpus", "memory", "resources")

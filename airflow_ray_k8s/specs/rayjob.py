@@ -25,11 +25,11 @@ from airflow_ray_k8s.specs.base import (
     KubeModel,
     RaySpecWarning,
     StringMap,
-    TopLevelModel,
     join_path,
 )
 from airflow_ray_k8s.specs.pod import PodTemplate
 from airflow_ray_k8s.specs.raycluster import NonNegInt32, RayClusterSpec
+from airflow_ray_k8s.specs.toplevel import TopLevelModel
 
 #: The clusterSelector key naming the RayCluster a RayJob runs on.
 CLUSTER_SELECTOR_KEY = "ray.io/cluster"
