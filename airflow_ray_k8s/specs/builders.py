@@ -26,6 +26,8 @@ DEFAULT_RAY_VERSION = "2.52.0"
 GPU_RESOURCE = "nvidia.com/gpu"
 #: Share of a node's memory Ray gives its object store by default.
 OBJECT_STORE_FRACTION = Decimal("0.3")
+#: Least memory a Ray node is given; Ray's object store alone wants 75 MB.
+MIN_MEMORY_BYTES = 64 * 2**20
 #: Seconds a finished RayJob's cluster is kept (time to collect its logs) before KubeRay deletes it.
 DEFAULT_TTL_SECONDS_AFTER_FINISHED = 300
 
@@ -407,6 +409,12 @@ def _pod_template(
 ) -> dict[str, Any]:
     cpu_value = _positive_quantity(cpu, join_path(path, "cpu"), errors)
     memory_value = _positive_quantity(memory, join_path(path, "memory"), errors)
+    if memory_value is not None and parse_quantity(memory_value) < MIN_MEMORY_BYTES:
+        # A bare number is bytes: memory=8 almost always meant 8 GiB.
+        errors.append(
+            (join_path(path, "memory"), "must be at least 64Mi (a bare number is bytes: write '8Gi')")
+        )
+        memory_value = None
     if isinstance(gpu, bool) or not isinstance(gpu, int) or gpu < 0:
         errors.append((join_path(path, "gpu"), "must be a non-negative integer"))
         gpu = 0

@@ -33,6 +33,7 @@ from airflow_ray_k8s.specs.toplevel import TopLevelModel
 _T = TypeVar("_T", bound=TopLevelModel)
 Source = str | os.PathLike[str] | Mapping[str, Any] | TopLevelModel
 _MERGE_KEYS = ("groupName", "name")
+_LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def load_raycluster(source: Source, overrides: Mapping[str, Any] | None = None) -> RayClusterSpec:
@@ -129,7 +130,11 @@ def _split_manifest(cls: type[_T], document: Any) -> tuple[Any, Any, Any]:
         errors.append(("spec", "is required"))
     if errors:
         raise SpecValidationError(errors)
-    return document["spec"], metadata.get("labels"), metadata.get("annotations")
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, Mapping):
+        # Set by ``kubectl apply`` on the object a template was exported from; never ours to copy.
+        annotations = {k: v for k, v in annotations.items() if k != _LAST_APPLIED_ANNOTATION}
+    return document["spec"], metadata.get("labels"), annotations
 
 
 def deep_merge(base: Any, override: Any) -> Any:

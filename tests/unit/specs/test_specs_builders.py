@@ -163,6 +163,7 @@ def test_head_only_cluster_and_extra_spec() -> None:
     ("kwargs", "path"),
     [
         ({"head_memory": "lots"}, "head.memory"),
+        ({"worker_memory": 8}, "workers[0].memory"),
         ({"head_cpu": 0}, "head.cpu"),
         ({"worker_memory": "-1Gi"}, "workers[0].memory"),
         ({"head_gpu": -1}, "head.gpu"),

@@ -183,7 +183,7 @@ quantities_cpu = st.one_of(
     st.integers(1, 64), st.sampled_from(["100m", "500m", "1", "2.5", "16"]), st.sampled_from([0.5, 1.5, 2.0])
 )
 quantities_mem = st.one_of(
-    st.sampled_from(["512Mi", "1Gi", "4Gi", "7.5Gi", "1G", "100M"]), st.integers(2**28, 2**36)
+    st.sampled_from(["512Mi", "1Gi", "4Gi", "7.5Gi", "1G", "200M"]), st.integers(2**28, 2**36)
 )
 label_values = st.from_regex(r"\A[a-z0-9]([-a-z0-9_.]{0,20}[a-z0-9])?\Z")
 group_names = st.from_regex(r"\A[a-z]([-a-z0-9]{0,15}[a-z0-9])?\Z")

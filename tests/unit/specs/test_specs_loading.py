@@ -204,6 +204,19 @@ def test_a_directory_or_binary_file_is_an_error_not_a_crash(tmp_path: Path) -> N
         load_raycluster(binary)
 
 
+def test_an_exported_objects_server_side_metadata_is_not_copied() -> None:
+    manifest = _manifest(FT_CLUSTER)
+    manifest["metadata"].update(
+        uid="0b6c",
+        resourceVersion="42",
+        annotations={"kubectl.kubernetes.io/last-applied-configuration": "{}", "a": "b"},
+    )
+    manifest["status"] = {"state": "ready"}
+    spec = load_raycluster(manifest)
+    assert spec.annotations == {"a": "b"}
+    assert "status" not in spec.to_manifest("copy")
+
+
 def test_metadata_label_rules_apply_to_loaded_manifests() -> None:
     manifest = _manifest(FT_CLUSTER)
     manifest["metadata"]["labels"] = {"run-id": "manual__2024-01-01T00:00:00+00:00"}
