@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from kube_it import FAST_RETRY, FAST_WATCH, Api, settings_for
 
 from airflow_ray_k8s.kube.aio import AsyncKubeClient
 from airflow_ray_k8s.kube.client import KubeClient
 from airflow_ray_k8s.kube.config import ConnectionSettings
 from airflow_ray_k8s.testing.emulator.server import LocalKubeRay
+
+from .kube_it import FAST_RETRY, FAST_WATCH, Api, settings_for
 
 
 @pytest.fixture

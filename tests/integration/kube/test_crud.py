@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kube_it import Api, settings_for, unique
 
 from airflow_ray_k8s import naming
 from airflow_ray_k8s.exceptions import (
@@ -18,6 +17,8 @@ from airflow_ray_k8s.kube.client import KubeClient
 from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB
 from airflow_ray_k8s.status import RayJobStatus
 from airflow_ray_k8s.testing.emulator.server import LocalKubeRay
+
+from .kube_it import Api, settings_for, unique
 
 HEAD = {
     "rayStartParams": {},

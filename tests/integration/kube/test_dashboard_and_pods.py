@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from kube_it import FAST_RETRY, Api, settings_for, unique
 
 from airflow_ray_k8s.exceptions import RayDashboardError, RayDashboardJobNotFoundError
 from airflow_ray_k8s.kube.aio import AsyncKubeClient
 from airflow_ray_k8s.kube.client import KubeClient
 from airflow_ray_k8s.resources import EVENT, POD, SECRET, SERVICE
 from airflow_ray_k8s.testing.emulator.server import LocalKubeRay
+
+from .kube_it import FAST_RETRY, Api, settings_for, unique
 
 TOKEN = "ray-dashboard-token-5f3a"
 

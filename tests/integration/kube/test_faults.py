@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from kube_it import Api, settings_for, unique
 
 from airflow_ray_k8s.exceptions import KubeForbiddenError, KubeTransientError, NamespaceNotAllowedError
 from airflow_ray_k8s.kube.aio import AsyncKubeClient
@@ -14,6 +13,8 @@ from airflow_ray_k8s.kube.client import KubeClient
 from airflow_ray_k8s.kube.retry import RetryPolicy
 from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB
 from airflow_ray_k8s.testing.emulator.server import LocalKubeRay
+
+from .kube_it import Api, settings_for, unique
 
 OBJ = r"/rayclusters/"
 

@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-from kube_it import FAST_RETRY, FAST_WATCH, settings_for, unique
 
 from airflow_ray_k8s.exceptions import KubeForbiddenError, NamespaceNotAllowedError, WaitTimeoutError
 from airflow_ray_k8s.kube.aio import AsyncKubeClient
@@ -18,6 +17,8 @@ from airflow_ray_k8s.kube.client import KubeClient
 from airflow_ray_k8s.kube.hub import ABSENT, WatchHub
 from airflow_ray_k8s.resources import RAYJOB
 from airflow_ray_k8s.testing.emulator.server import LocalKubeRay
+
+from .kube_it import FAST_RETRY, FAST_WATCH, settings_for, unique
 
 LISTS = r"/rayjobs$"
 

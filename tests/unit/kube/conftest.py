@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from kube_scripted import Script
+
+from .kube_scripted import Script
 
 
 @pytest.fixture

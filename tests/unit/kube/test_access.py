@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kube_scripted import Script, ok, status
-
 from airflow_ray_k8s.kube.access import REQUIRED_PERMISSIONS, check_connection
 from airflow_ray_k8s.kube.request import KubeRequest
+
+from .kube_scripted import Script, ok, status
 
 
 def crd(*versions: tuple[str, bool]) -> Any:

@@ -6,12 +6,13 @@ import base64
 from typing import Any
 
 import pytest
-from kube_scripted import Script, ok, status
 
 from airflow_ray_k8s.exceptions import RayDashboardError, RayDashboardJobNotFoundError
 from airflow_ray_k8s.kube import dashboard
 from airflow_ray_k8s.kube.config import ConnectionSettings
 from airflow_ray_k8s.kube.request import KubeRequest, KubeResponse
+
+from .kube_scripted import Script, ok, status
 
 PROXY = ConnectionSettings()
 DIRECT = ConnectionSettings(dashboard_url="http://{cluster}-head.{namespace}.example:8265")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kube_scripted import Script, ok
-
 from airflow_ray_k8s.kube.diagnostics import diagnose_cluster, summarize
+
+from .kube_scripted import Script, ok
 
 
 def pod(name: str, phase: str = "Pending", **status: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kube_scripted import Script, ok, status
 
 from airflow_ray_k8s import naming
 from airflow_ray_k8s.exceptions import (
@@ -17,6 +16,8 @@ from airflow_ray_k8s.exceptions import (
 from airflow_ray_k8s.kube import ops
 from airflow_ray_k8s.kube.request import KubeRequest
 from airflow_ray_k8s.resources import RAYJOB
+
+from .kube_scripted import Script, ok, status
 
 
 def body(spec: dict[str, Any] | None = None, task_key: str = "tk1") -> dict[str, Any]:

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import pytest
-from kube_scripted import Script, ok, status
 
 from airflow_ray_k8s.exceptions import (
     CRDNotInstalledError,
@@ -19,6 +18,8 @@ from airflow_ray_k8s.kube.request import KubeRequest
 from airflow_ray_k8s.kube.retry import RetryPolicy
 from airflow_ray_k8s.kube.watch import WatchEvent, WatchOptions
 from airflow_ray_k8s.resources import RAYJOB
+
+from .kube_scripted import Script, ok, status
 
 POLICY = RetryPolicy(backoffs=(0.1, 0.2, 0.4), jitter=0.0)
 
