@@ -278,6 +278,15 @@ class RayJobSpec(TopLevelModel):
                 )
         if self.ray_cluster_spec is not None:
             cluster_path = join_path(path, "ray_cluster_spec")
+            upgrade = self.ray_cluster_spec.upgrade_strategy
+            if upgrade is not None and upgrade.type is not None:
+                # ValidateRayClusterUpgradeOptions: not for a cluster a RayJob creates.
+                errors.append(
+                    (
+                        join_path(cluster_path, "upgrade_strategy", "type"),
+                        "cannot be set for a RayJob's cluster",
+                    )
+                )
             auth = self.ray_cluster_spec.auth_options
             if auth is not None and auth.enable_k8s_token_auth:
                 errors.append(

@@ -568,6 +568,12 @@ JOB_CASES: list[tuple[str, Mutation, str, str]] = [
         "RayJob",
     ),
     (
+        "upgrade strategy in a rayjob's cluster",
+        lambda j: j["rayClusterSpec"].update(upgradeStrategy={"type": "Recreate"}),
+        "ray_cluster_spec.upgrade_strategy.type",
+        "RayJob",
+    ),
+    (
         "unknown submission mode",
         lambda j: j.update(submissionMode="K8sMode"),
         "submission_mode",
