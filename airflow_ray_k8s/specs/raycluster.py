@@ -170,6 +170,9 @@ class HeadGroupSpec(_GroupSpec):
     resources: StringMap | None = None
     template: PodTemplate
 
+    def rule_errors(self, path: str = "") -> Errors:
+        return self._group_errors(path, "head")
+
 
 class WorkerGroupSpec(_GroupSpec):
     """One entry of ``workerGroupSpecs``.
@@ -310,7 +313,7 @@ class RayClusterSpec(TopLevelModel):
         """KubeRay's ``ValidateRayClusterSpec`` (plus webhook and CRD rules), every error at once."""
         annotations = self.annotations if annotations is None else annotations
         head_path = join_path(path, "head_group")
-        errors = self.head_group._group_errors(head_path, "head")
+        errors = self.head_group.rule_errors(head_path)
         groups = self.worker_groups or []
         seen: dict[str, int] = {}
         for index, group in enumerate(groups):
