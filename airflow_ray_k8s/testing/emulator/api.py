@@ -20,6 +20,7 @@ import contextlib
 import hmac
 import json
 import logging
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -231,7 +232,8 @@ class KubeApi(KubernetesScaffold):  # type: ignore[misc]
             or parts[5:8:2] != ["services", "proxy"]
         ):
             return None
-        _, service, port = parse_service_ref(parts[6])
+        # Clients may percent-encode the ":" of "name:port"; the tail stays as sent.
+        _, service, port = parse_service_ref(urllib.parse.unquote(parts[6]))
         tail = "/" + "/".join(parts[8:]) if len(parts) > 8 else "/"
         return parts[4], service, port, tail
 
