@@ -85,9 +85,13 @@ class AsyncTransport:
                 if self._api is None:
                     from kubernetes_asyncio import client
 
-                    from airflow_ray_k8s.kube.loader import async_configuration
+                    from airflow_ray_k8s.kube.loader import async_configuration, client_error
 
-                    self._api = client.ApiClient(await async_configuration(self.settings))
+                    cfg = await async_configuration(self.settings)
+                    try:
+                        self._api = client.ApiClient(cfg)
+                    except Exception as exc:  # e.g. an unreadable CA bundle (ssl context built here)
+                        raise client_error(self.settings, exc) from exc
         return self._api
 
     def _timeout(self, request: KubeRequest) -> Any:

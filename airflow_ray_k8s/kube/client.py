@@ -120,7 +120,9 @@ class KubeClient(ClientBase):
         """Create an object, or re-attach to it if this provider created it already (409).
 
         :param body: the full object; ``metadata.name`` is required (it is the idempotency key).
-            The spec-hash annotation is added if absent.
+            The spec-hash annotation is added if absent. An existing object counts as this task's
+            (re-attach) when it is labelled ``app.kubernetes.io/managed-by=airflow-ray-k8s`` and, if
+            ``body`` has the task-key label, carries the same task key.
         :return: the object, whether this call created it, and whether an existing object's spec
             hash matches.
         :raises KubeConflictError: the name is taken by an object this task does not own.

@@ -90,7 +90,8 @@ def build(
     headers: tuple[tuple[str, str], ...] = ((TOKEN_HEADER, f"Bearer {token}"),) if token else ()
     what = f"Ray dashboard {method} {api_path} of {namespace}/{cluster}"
     if settings.dashboard_url:
-        base = settings.dashboard_url.format(namespace=namespace, cluster=cluster)
+        # Plain replacement, not str.format: a URL may hold other braces.
+        base = settings.dashboard_url.replace("{namespace}", namespace).replace("{cluster}", cluster)
         return rq.KubeRequest(
             method, api_path, body=body, headers=headers, namespace=namespace, base_url=base, what=what
         )

@@ -177,6 +177,11 @@ def error_for_exception(request: KubeRequest, exc: BaseException) -> KubeApiErro
         )
     ):
         return KubeTimeoutError(f"{what}: no answer within the client-side timeout ({kind})")
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+        # A CA bundle or client certificate path that cannot be read: configuration, not weather.
+        return KubeApiError(
+            f"{what}: cannot read a local file ({kind}); check ssl_ca_cert / kube_config_path"
+        )
     if isinstance(exc, ssl.SSLError) or _is_instance(exc, "urllib3.exceptions", ("SSLError",)):
         # A certificate problem does not heal by retrying.
         return KubeApiError(f"{what}: TLS error ({kind}); check ssl_ca_cert / disable_verify_ssl")

@@ -45,6 +45,14 @@ def _config_error(settings: ConnectionSettings, exc: Exception) -> Configuration
     )
 
 
+def client_error(settings: ConnectionSettings, exc: Exception) -> ConfigurationError:
+    """The error for an API client that cannot be built from a loaded configuration."""
+    return ConfigurationError(
+        f"connection {settings.conn_id!r}: cannot set up the Kubernetes client ({type(exc).__name__}); "
+        "check ssl_ca_cert and the kubeconfig's certificates"
+    )
+
+
 def sync_configuration(settings: ConnectionSettings) -> Any:
     """A ``kubernetes.client.Configuration`` for these settings."""
     from kubernetes import client, config

@@ -97,9 +97,13 @@ class SyncTransport:
                 if self._api is None:
                     from kubernetes import client
 
-                    from airflow_ray_k8s.kube.loader import sync_configuration
+                    from airflow_ray_k8s.kube.loader import client_error, sync_configuration
 
-                    self._api = client.ApiClient(sync_configuration(self.settings))
+                    cfg = sync_configuration(self.settings)
+                    try:
+                        self._api = client.ApiClient(cfg)
+                    except Exception as exc:
+                        raise client_error(self.settings, exc) from exc
         return self._api
 
     def _timeout(self, request: KubeRequest) -> tuple[float, float]:

@@ -4,10 +4,16 @@ allow-list, through both clients."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
-from airflow_ray_k8s.exceptions import KubeForbiddenError, KubeTransientError, NamespaceNotAllowedError
+from airflow_ray_k8s.exceptions import (
+    ConfigurationError,
+    KubeForbiddenError,
+    KubeTransientError,
+    NamespaceNotAllowedError,
+)
 from airflow_ray_k8s.kube.aio import AsyncKubeClient
 from airflow_ray_k8s.kube.client import KubeClient
 from airflow_ray_k8s.kube.retry import RetryPolicy
@@ -114,4 +120,14 @@ def test_body_namespace_outside_the_allow_list_is_refused(kuberay_api: LocalKube
     settings = settings_for(kuberay_api, allowed_namespaces=frozenset({"default"}))
     with KubeClient(settings) as client, pytest.raises(NamespaceNotAllowedError):
         client.create(RAYJOB, {"metadata": {"name": "x", "namespace": "kube-system"}, "spec": {}})
+    assert len(kuberay_api.requests) == 0
+
+
+async def test_unreadable_ca_bundle_is_a_configuration_error(
+    kuberay_api: LocalKubeRay, tmp_path: Path
+) -> None:
+    settings = settings_for(kuberay_api, ssl_ca_cert=str(tmp_path / "missing-ca.pem"))
+    async with AsyncKubeClient(settings) as client:
+        with pytest.raises(ConfigurationError, match="cannot set up the Kubernetes client"):
+            await client.list_objects(RAYJOB)
     assert len(kuberay_api.requests) == 0

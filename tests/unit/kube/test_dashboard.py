@@ -36,6 +36,11 @@ def test_direct_url_with_placeholders() -> None:
     assert "t0k" not in req.describe()
 
 
+def test_direct_url_keeps_other_braces() -> None:
+    settings = ConnectionSettings(dashboard_url="http://dash/{cluster}/x{y}")
+    assert dashboard.build(settings, "ray", "rc", "GET", "/api/version").base_url == "http://dash/rc/x{y}"
+
+
 def secret_then(answer: Any) -> Any:
     def handler(request: KubeRequest) -> Any:
         if "/secrets/" in request.path:

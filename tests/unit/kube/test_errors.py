@@ -136,6 +136,7 @@ def test_watch_error_events() -> None:
         (aiohttp.ClientPayloadError("truncated"), KubeTransientError),
         (aiohttp.ServerTimeoutError("read"), KubeTimeoutError),
         (urllib3.exceptions.SSLError("cert verify failed"), KubeApiError),
+        (FileNotFoundError(2, "No such file", "/ca.pem"), KubeApiError),
         (RuntimeError("weird"), KubeApiError),
     ],
 )
