@@ -117,7 +117,7 @@ class KubeApi(KubernetesScaffold):  # type: ignore[misc]
         self._token = token
         self.bookmark_interval = bookmark_interval
         self._crd_loader = crd_loader
-        self._crds_loaded = crd_loader is None
+        self._crds_loaded: asyncio.Future[None] | None = None
         self._streams: set[asyncio.Task[Any]] = set()
         self.refresh_discovery()
 
@@ -158,6 +158,8 @@ class KubeApi(KubernetesScaffold):  # type: ignore[misc]
                 if len(raw.path) > 1 and raw.path.endswith("/"):
                     raw = raw.clone(rel_url=raw.rel_url.with_path(raw.path.rstrip("/")))
                 response: web.StreamResponse = await super().__call__(raw)
+                # kmock keeps every request it served; discovery is all it serves here, keep it short.
+                del self._requests[:-100]
                 return response
             return await self._serve(raw, target, watch)
         except ApiError as exc:
@@ -266,11 +268,17 @@ class KubeApi(KubernetesScaffold):  # type: ignore[misc]
 
     # --- objects ------------------------------------------------------------------------------------
 
-    def _ensure_crds(self) -> None:
-        if self._crds_loaded or self._crd_loader is None:
+    async def _ensure_crds(self) -> None:
+        # Loaded on first use, off the loop (parsing the real manifests takes about a second).
+        if self._crd_loader is None:
             return
-        self._crds_loaded = True
-        for crd in self._crd_loader():
+        if self._crds_loaded is None:
+            loader = self._crd_loader
+            self._crds_loaded = asyncio.ensure_future(self._load_crds(loader))
+        await asyncio.shield(self._crds_loaded)
+
+    async def _load_crds(self, loader: Callable[[], list[dict[str, Any]]]) -> None:
+        for crd in await asyncio.get_running_loop().run_in_executor(None, loader):
             if self.store.get(CRD, None, crd["metadata"]["name"]) is None:
                 self.store.create(CRD, crd)
 
@@ -298,7 +306,7 @@ class KubeApi(KubernetesScaffold):  # type: ignore[misc]
                 raise ApiError(405, "the server does not allow this method on the requested resource")
             return self._access_review(await self._body(raw) or {})
         if res == CRD:
-            self._ensure_crds()
+            await self._ensure_crds()
         sub = target.subresource
         if sub is not None and (sub != "status" or not served.has_status):
             raise ApiError(404, "the server could not find the requested resource")

@@ -55,7 +55,7 @@ class ServedResource:
 
 CORE_RESOURCES = (
     ServedResource(NAMESPACE, subresources=("status",), short_names=("ns",)),
-    ServedResource(POD, subresources=("status", "log"), short_names=("po",)),
+    ServedResource(POD, subresources=("status",), short_names=("po",)),
     ServedResource(SERVICE, subresources=("status", "proxy"), short_names=("svc",)),
     ServedResource(EVENT, short_names=("ev",)),
     ServedResource(SECRET),

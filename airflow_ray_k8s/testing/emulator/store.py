@@ -175,8 +175,6 @@ class Watcher:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.queue_limit = queue_limit
         self.closed = False
-        # The rv up to which every change has been queued: what a bookmark may announce.
-        self.synced_rv = 0
         self._filtered = bool(self.name or self.labels or self.fields)
 
     def matches(self, obj: Obj) -> bool:
@@ -204,7 +202,6 @@ class Watcher:
                     type = ""
             elif not now:
                 type = ""
-        self.synced_rv = event.rv
         if type:
             self.put(event.line(type))
 
@@ -397,9 +394,13 @@ class ObjectStore:
             send_initial_events if send_initial_events is not None else resource_version in (None, "", "0")
         )
         if initial:
-            for obj in self.select(res, watcher.namespace, watcher.labels, fields):
-                if watcher.matches(obj):
-                    watcher.queue.put_nowait(Event(self._rv, ADDED, res, obj).line())
+            current = [
+                o for o in self.select(res, watcher.namespace, watcher.labels, fields) if watcher.matches(o)
+            ]
+            # The initial state does not count against the lag allowance of later changes.
+            watcher.queue_limit += len(current)
+            for obj in current:
+                watcher.queue.put_nowait(Event(self._rv, ADDED, res, obj).line())
         else:
             since = self.parse_resource_version(resource_version)
             if since < self._compacted_rv:
@@ -410,7 +411,6 @@ class ObjectStore:
                         ns = event.obj.get("metadata", {}).get("namespace")
                         if watcher.namespace is None or ns == watcher.namespace:
                             watcher.offer(event)
-        watcher.synced_rv = self._rv
         self._watchers[(res, watcher.namespace)].add(watcher)
         return watcher
 
