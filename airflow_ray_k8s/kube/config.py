@@ -140,6 +140,10 @@ class ConnectionSettings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "allowed_namespaces" in overrides:
             values["allowed_namespaces"] = _names(overrides["allowed_namespaces"])
+        allowed = values["allowed_namespaces"]
+        if not get("namespace") and not overrides.get("namespace") and len(allowed) == 1:
+            # One allowed namespace and no default: that namespace is the default.
+            values["namespace"] = next(iter(allowed))
         return cls(**values)
 
     def resolve_namespace(self, namespace: str | None) -> str:

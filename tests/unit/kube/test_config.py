@@ -78,6 +78,12 @@ def test_invalid_extras(extras: dict[str, object]) -> None:
         ConnectionSettings.from_extras(extras)
 
 
+def test_a_single_allowed_namespace_is_the_default() -> None:
+    assert ConnectionSettings.from_extras({"allowed_namespaces": "ray"}).namespace == "ray"
+    with pytest.raises(ConfigurationError, match="not in allowed_namespaces"):
+        ConnectionSettings.from_extras({"allowed_namespaces": "ray,ml"})
+
+
 def test_allow_list() -> None:
     s = ConnectionSettings(namespace="ray", allowed_namespaces=frozenset({"ray", "ml"}), conn_id="c")
     assert s.resolve_namespace(None) == "ray"
