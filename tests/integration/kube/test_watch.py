@@ -214,3 +214,23 @@ async def test_500_waiters_share_one_watch_stream(fresh_kuberay_api: LocalKubeRa
     assert len(watches(kr)) == 1  # one stream for 500 waiters, not 500
     assert lists(kr) == 1
     assert hub.active_streams == 0
+
+
+async def test_bookmarks_move_the_resume_point(fresh_kuberay_api: LocalKubeRay) -> None:
+    # Changes elsewhere (another namespace) never reach this watch as events; only bookmarks (every
+    # 0.2 s on this API) tell it the newer resourceVersion to resume from after a drop.
+    kr = fresh_kuberay_api
+    hub = WatchHub.for_settings(settings_for(kr), retry_policy=FAST_RETRY, watch_options=FAST_WATCH)
+    async with hub.subscribe(RAYJOB, "default", "nobody") as sub:
+        await asyncio.wait_for(sub.next(), 10)
+        elsewhere = kr.call(
+            lambda: kr.store.create(
+                RAYJOB, {**job("other"), "metadata": {"name": "other"}}, namespace="kube-system"
+            )
+        )
+        await asyncio.sleep(1.0)
+        kr.faults.drop_watches("rayjobs")
+        await auntil(lambda: len(watches(kr)) == 2)
+    first, second = watches(kr)
+    assert int(second.query["resourceVersion"]) >= int(elsewhere["metadata"]["resourceVersion"])
+    assert int(second.query["resourceVersion"]) > int(first.query["resourceVersion"])
