@@ -174,9 +174,9 @@ class RayRuntime:
             await asyncio.sleep(self.crash_check_interval)
             for key, head in list(self._heads.items()):
                 if self.status(key).state is HeadState.READY and not head.alive():
-                    self._status[key] = HeadStatus(
-                        HeadState.CRASHED, f"the Ray head process exited:\n{head.log_tail(5)}"
-                    )
+                    tail = head.log_tail(20)
+                    log.warning("Ray head %s exited unexpectedly:\n%s", head.name, tail)
+                    self._status[key] = HeadStatus(HeadState.CRASHED, f"the Ray head process exited:\n{tail}")
                     await asyncio.to_thread(self._discard, head)
                     self._notify(key)
 

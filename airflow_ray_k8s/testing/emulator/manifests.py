@@ -210,6 +210,7 @@ def crashed_pod_status(pod: dict[str, Any], message: str) -> dict[str, Any]:
         {
             "name": _container_name(pod),
             "image": _container_image(pod),
+            "imageID": "",
             "ready": False,
             "started": False,
             "restartCount": 1,

@@ -63,6 +63,7 @@ class RayClusterController:
         self._crash_scheduled: set[ClusterKey] = set()
         self._ready_at: dict[ClusterKey, float] = {}
         self._start_failures: dict[ClusterKey, int] = {}
+        self._failed_at: dict[ClusterKey, float] = {}
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -231,6 +232,19 @@ class RayClusterController:
         elif head.state is HeadState.READY:
             self._ready(key, rc, pod, status, workers)
             requeue = self._maybe_schedule_crash(key, rc)
+        elif head.state is HeadState.FAILED:
+            self._conditions(
+                status,
+                provisioning,
+                m.condition(
+                    "HeadPodReady",
+                    False,
+                    "ContainersNotReady",
+                    f"the Ray head failed to start: {head.message[:300]}",
+                    status.get("conditions"),
+                ),
+            )
+            status.update(self._counts(workers, ready=False))
         elif head.state is HeadState.CRASHED:
             self.ctl.proxies.unregister(key[0], f"{key[1]}-head-svc")
             self._set_pod_status(pod, m.crashed_pod_status(pod, head.message))
@@ -266,8 +280,14 @@ class RayClusterController:
         last_error: str,
     ) -> float | None:
         if failed_before:
+            # Like the kubelet's CrashLoopBackOff: wait longer after each failed start.
             failures = self._start_failures.get(key, 0) + 1
             self._start_failures[key] = failures
+            backoff = min(5.0 * 2.0 ** (failures - 1), 60.0)
+            if time.monotonic() < self._failed_at.setdefault(key, time.monotonic()) + backoff:
+                self._start_failures[key] = failures - 1
+                return self._failed_at[key] + backoff - time.monotonic()
+            self._failed_at.pop(key, None)
             self._event(
                 rc,
                 "RayCluster",
@@ -417,3 +437,4 @@ class RayClusterController:
         await self.stop_head(key)
         self._warned.pop(key, None)
         self._start_failures.pop(key, None)
+        self._failed_at.pop(key, None)

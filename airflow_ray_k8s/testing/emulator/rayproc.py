@@ -257,18 +257,33 @@ class RayHead:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    async def wait_ready(self, session: aiohttp.ClientSession, timeout: float = 120.0) -> None:
-        """Poll the dashboard until ``GET /api/version`` and ``GET /api/jobs/`` answer.
+    def runtime_started(self) -> bool:
+        """Whether ``ray start`` printed "Ray runtime started." (the raylet registered with the GCS).
 
-        Job submission itself can still answer 500 "No available agent" for a moment after this;
-        the RayJob controller retries submission the way KubeRay requeues a failed one.
+        The dashboard can answer before that; a head whose raylet then misses Ray's hard-coded 30 s
+        registration window (it happens on a loaded machine) exits, so answering is not enough.
+        """
+        try:
+            with open(self.log_path, "rb") as fh:
+                return b"Ray runtime started." in fh.read()
+        except OSError:
+            return False
+
+    async def wait_ready(self, session: aiohttp.ClientSession, timeout: float = 120.0) -> None:
+        """Wait until ``ray start`` reports the runtime started and the dashboard answers
+        ``GET /api/version`` and ``GET /api/jobs/``.
+
+        Job submission itself can still answer 500 "No available agent" (or take a few seconds)
+        right after this; the RayJob controller retries submission the way KubeRay requeues.
         """
         deadline = time.monotonic() + timeout
         while True:
             if not self.alive():
                 raise HeadStartError(f"Ray head {self.name} exited during start:\n{self.log_tail()}")
-            if await _answers(session, f"{self.dashboard_url}/api/version") and await _answers(
-                session, f"{self.dashboard_url}/api/jobs/"
+            if (
+                self.runtime_started()
+                and await _answers(session, f"{self.dashboard_url}/api/version")
+                and await _answers(session, f"{self.dashboard_url}/api/jobs/")
             ):
                 log.info("Ray head %s ready in %.1fs", self.name, time.monotonic() - self.started_at)
                 return
