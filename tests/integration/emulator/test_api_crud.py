@@ -280,3 +280,44 @@ def test_request_log_has_no_headers(kube_client: Any, kuberay_api: LocalKubeRay)
     logged = kuberay_api.requests.filter(method="GET", path="^/api/v1/namespaces$")
     assert len(logged) == 1
     assert kuberay_api.token not in repr(logged) + repr(kuberay_api)
+
+
+def test_events_by_involved_object(kube_client: Any) -> None:
+    core = client.CoreV1Api(kube_client)
+    pod = _name("pod")
+    for obj_name, reason in ((pod, "Failed"), (_name("other"), "Scheduled")):
+        core.create_namespaced_event(
+            "default",
+            {
+                "metadata": {"generateName": f"{obj_name}."},
+                "involvedObject": {"kind": "Pod", "name": obj_name, "namespace": "default"},
+                "reason": reason,
+                "type": "Warning",
+                "message": "ImagePullBackOff",
+            },
+        )
+    events = core.list_namespaced_event("default", field_selector=f"involvedObject.name={pod}")
+    assert [e.reason for e in events.items] == ["Failed"]
+
+
+def test_delete_collection_by_label(kube_client: Any) -> None:
+    core = client.CoreV1Api(kube_client)
+    ns = _name("ns")
+    core.create_namespace({"metadata": {"name": ns}})
+    for i, app in enumerate(("x", "x", "y")):
+        core.create_namespaced_config_map(ns, {"metadata": {"name": f"cm{i}", "labels": {"app": app}}})
+    core.delete_collection_namespaced_config_map(ns, label_selector="app=x")
+    assert [c.metadata.name for c in core.list_namespaced_config_map(ns).items] == ["cm2"]
+
+
+def test_service_names_are_dns_labels(kube_client: Any) -> None:
+    core = client.CoreV1Api(kube_client)
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_service(
+            "default", {"metadata": {"name": "a.b"}, "spec": {"ports": [{"port": 80}]}}
+        )
+    assert err.value.status == 422
+    svc = core.create_namespaced_service(
+        "default", {"metadata": {"name": _name("svc")}, "spec": {"ports": [{"port": 80}]}}
+    )
+    assert svc.spec.ports[0].port == 80
