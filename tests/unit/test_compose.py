@@ -94,6 +94,9 @@ def test_k3s_profile_runs_every_airflow_3_component_on_postgres(compose: dict[st
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
         assert svc["build"]["dockerfile"] == "deploy/airflow.Dockerfile"
+        # The example DAGs find their Ray programs where the k3s node mounts them.
+        node_path = {v: k for k, v in _mounts(k3s["k3s"]).items()}["./dags_examples/ray_programs"]
+        assert env["RAY_PROGRAMS_DIR"] == env["RAY_PROGRAMS_HOSTPATH"] == node_path
         assert _mounts(svc)["/opt/airflow/dags"] == "./dags_examples"
         assert svc["depends_on"]["kuberay-install"] == {"condition": "service_completed_successfully"}
         assert svc["depends_on"]["airflow-init"] == {"condition": "service_completed_successfully"}
