@@ -77,7 +77,8 @@ def _spec_hash_of(obj: Mapping[str, Any]) -> str | None:
 def create_or_attach(resource: Resource, namespace: str, body: Mapping[str, Any]) -> Op[CreateResult]:
     """Create an object; if its name exists and the provider owns it, re-attach to it.
 
-    :raises KubeConflictError: the name is taken by an object this provider does not own.
+    :raises KubeConflictError: the name is taken by an object this provider does not own, or by
+        one that is being deleted.
     """
     name = _name_of(body)
     body = with_spec_hash(body)
@@ -98,6 +99,14 @@ def create_or_attach(resource: Resource, namespace: str, body: Mapping[str, Any]
                 "(labels do not match); refusing to re-attach",
                 status=409,
                 reason="AlreadyExists",
+            ) from conflict
+        if (existing.get("metadata") or {}).get("deletionTimestamp"):
+            # Re-attaching to an object on its way out would watch it vanish; the caller retries
+            # once it is gone (KubeRay's finalizer stops the Ray job first).
+            raise KubeConflictError(
+                f"{resource.kind} {namespace}/{name} exists but is being deleted; retry when it is gone",
+                status=409,
+                reason="Terminating",
             ) from conflict
         matches = _spec_hash_of(existing) == _spec_hash_of(body)
         return CreateResult(existing, created=False, spec_matches=matches)

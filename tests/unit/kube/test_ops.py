@@ -85,6 +85,15 @@ def test_409_on_a_foreign_object_is_a_conflict(script: Script, labels: dict[str,
     assert isinstance(info.value.__cause__, KubeConflictError)
 
 
+def test_409_on_an_object_being_deleted_is_a_conflict(script: Script) -> None:
+    existing = stored(body())
+    existing["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    script.handler = lambda r: status(409, "AlreadyExists") if r.method == "POST" else ok(existing)
+    with pytest.raises(KubeConflictError, match="being deleted") as info:
+        script.run(ops.create_or_attach(RAYJOB, "ray", body()))
+    assert info.value.reason == "Terminating"
+
+
 def test_409_then_gone_is_the_original_conflict(script: Script) -> None:
     script.handler = lambda r: (
         status(409, "AlreadyExists", "exists")
