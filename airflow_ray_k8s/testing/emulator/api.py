@@ -432,9 +432,11 @@ class KubeApi(KubernetesScaffold):  # type: ignore[misc]
         query = raw.query
         labels, fields = self._selectors(query)
         try:
-            timeout = float(query.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
+            timeout = float(query.get("timeoutSeconds") or 0)
         except ValueError:
             raise errors.bad_request("timeoutSeconds must be a number") from None
+        if timeout <= 0:
+            timeout = DEFAULT_WATCH_TIMEOUT
         bookmarks = _flag(query, "allowWatchBookmarks")
         initial_flag = query.get("sendInitialEvents")
         send_initial = None if initial_flag is None else initial_flag.lower() in _TRUE

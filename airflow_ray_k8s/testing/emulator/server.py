@@ -77,7 +77,7 @@ class LocalKubeRay:
         token: str | None = None,
         namespaces: Iterable[str] = DEFAULT_NAMESPACES,
         install_crds: bool = True,
-        history_size: int = 10_000,
+        history_size: int = 5_000,
         bookmark_interval: float = 10.0,
         watch_queue_limit: int = 10_000,
         crd_dir: Path | None = None,

@@ -131,6 +131,11 @@ class Event:
             self._json = _dumps(self.obj)
         return self._json
 
+    def forget_encoding(self) -> None:
+        """Drop the cached JSON (it is re-encoded if a resumed watch replays this event)."""
+        self._json = None
+        self._lines = {}
+
     def line(self, type: str | None = None) -> bytes:
         """The watch-stream line for this event, optionally with another type (selector transitions)."""
         type = type or self.type
@@ -236,7 +241,7 @@ class ObjectStore:
     """
 
     def __init__(
-        self, registry: ResourceRegistry, *, history_size: int = 10_000, watch_queue_limit: int = 10_000
+        self, registry: ResourceRegistry, *, history_size: int = 5_000, watch_queue_limit: int = 10_000
     ) -> None:
         self.registry = registry
         self.watch_queue_limit = watch_queue_limit
@@ -357,6 +362,9 @@ class ObjectStore:
                 watcher.offer(event)
         for queue in self._subscribers:
             queue.put_nowait((type, res, clone(obj)))
+        # The queues hold the encoded lines they need; the history keeps only the object, so a
+        # long history does not also hold every event's JSON twice.
+        event.forget_encoding()
 
     def watch(
         self,
