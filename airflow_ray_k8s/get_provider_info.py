@@ -79,6 +79,14 @@ _CONN_FIELDS: dict[str, Any] = {
         "label": "Ray dashboard token: Kubernetes Secret name (key 'auth_token')",
         "schema": {"type": ["string", "null"]},
     },
+    "request_timeout": {
+        "label": "Client-side read timeout of each API call, seconds (default 30)",
+        "schema": {"type": ["number", "null"]},
+    },
+    "connect_timeout": {
+        "label": "Client-side connect timeout of each API call, seconds (default 10)",
+        "schema": {"type": ["number", "null"]},
+    },
 }
 
 _PACKAGE = "airflow_ray_k8s"

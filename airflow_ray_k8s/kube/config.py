@@ -18,6 +18,23 @@ from airflow_ray_k8s.exceptions import ConfigurationError, NamespaceNotAllowedEr
 _CNCF_PREFIX = "extra__kubernetes__"
 _KUBERAY_PREFIX = "extra__kuberay__"
 
+#: The connection extras read (each also with the ``extra__kuberay__`` / ``extra__kubernetes__`` prefix);
+#: the connection form in ``get_provider_info.py`` lists the same keys.
+EXTRA_KEYS = (
+    "in_cluster",
+    "kube_config_path",
+    "kube_config",
+    "cluster_context",
+    "namespace",
+    "allowed_namespaces",
+    "disable_verify_ssl",
+    "ssl_ca_cert",
+    "dashboard_url",
+    "ray_token_secret",
+    "request_timeout",
+    "connect_timeout",
+)
+
 DEFAULT_NAMESPACE = "default"
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -107,6 +124,7 @@ class ConnectionSettings:
         """
 
         def get(key: str) -> Any:
+            assert key in EXTRA_KEYS, key
             for name in (key, f"{_KUBERAY_PREFIX}{key}", f"{_CNCF_PREFIX}{key}"):
                 value = extras.get(name)
                 if value not in (None, ""):

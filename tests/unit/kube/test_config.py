@@ -9,10 +9,17 @@ from airflow.sdk import Connection
 
 from airflow_ray_k8s.exceptions import ConfigurationError, NamespaceNotAllowedError
 from airflow_ray_k8s.hooks.kuberay import settings_from_connection
-from airflow_ray_k8s.kube.config import ConnectionSettings
+from airflow_ray_k8s.kube.config import EXTRA_KEYS, ConnectionSettings
 from airflow_ray_k8s.kube.loader import parse_kubeconfig
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: u, user: {token: tok-SECRET-123}}]\n"
+
+
+def test_the_connection_form_lists_every_extra_read() -> None:
+    from airflow_ray_k8s.get_provider_info import get_provider_info
+
+    (conn_type,) = get_provider_info()["connection-types"]
+    assert set(conn_type["conn-fields"]) == set(EXTRA_KEYS)
 
 
 def test_kuberay_extras() -> None:
