@@ -476,7 +476,10 @@ class KubeApi(KubernetesScaffold):  # type: ignore[misc]
             self._streams.add(task)
         try:
             await self._pump(response, watcher, res, timeout, bookmarks)
-            await response.write_eof()
+            if watcher.aborted and raw.transport is not None:
+                raw.transport.abort()  # a reset mid-stream, as when a load balancer drops it
+            else:
+                await response.write_eof()
         except (ConnectionError, asyncio.CancelledError):
             pass  # the client went away, or the emulator is stopping
         finally:

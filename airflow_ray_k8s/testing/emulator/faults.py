@@ -148,7 +148,7 @@ class Faults:
     _random: random.Random = field(init=False)
     # Set by the server: runs a function on the emulator loop (watch drops must happen there).
     _on_loop: Callable[[Callable[[], Any]], Any] | None = None
-    _drop_watches: Callable[[str | None], int] | None = None
+    _drop_watches: Callable[[str | None, bool], int] | None = None
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
@@ -201,12 +201,16 @@ class Faults:
         with self._lock:
             self._gone += count
 
-    def drop_watches(self, resource: str | None = None) -> int:
-        """End the open watch streams now (of one resource plural, or all); returns how many ended."""
+    def drop_watches(self, resource: str | None = None, *, abort: bool = False) -> int:
+        """End the open watch streams now; returns how many ended.
+
+        :param resource: only watches of this resource plural (``rayjobs``); all when ``None``.
+        :param abort: reset the connections mid-stream instead of ending the streams cleanly.
+        """
         if self._drop_watches is None or self._on_loop is None:
             return 0
         drop = self._drop_watches
-        return int(self._on_loop(lambda: drop(resource)))
+        return int(self._on_loop(lambda: drop(resource, abort)))
 
     def deny(
         self, verb: str, resource: str, *, namespace: str | None = None, subresource: str | None = None

@@ -317,9 +317,9 @@ class LocalKubeRay:
                 return served.ref
         raise KeyError(f"not a served resource: {resource!r}")
 
-    def _drop_watches(self, plural: str | None) -> int:
+    def _drop_watches(self, plural: str | None, abort: bool) -> int:
         res = self._resource(plural) if plural else None
-        return self.store.close_watchers(res)
+        return self.store.close_watchers(res, abort=abort)
 
 
 __all__ = ["DEFAULT_NAMESPACES", "LocalKubeRay"]

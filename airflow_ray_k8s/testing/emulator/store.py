@@ -29,6 +29,7 @@ from typing import Any
 
 from airflow_ray_k8s.resources import NAMESPACE, Resource
 from airflow_ray_k8s.testing.emulator import errors
+from airflow_ray_k8s.testing.emulator.defaults import Defaulter
 from airflow_ray_k8s.testing.emulator.objectmeta import check_metadata, check_name
 from airflow_ray_k8s.testing.emulator.patching import (
     JSON_PATCH,
@@ -180,6 +181,7 @@ class Watcher:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.queue_limit = queue_limit
         self.closed = False
+        self.aborted = False
         self._filtered = bool(self.name or self.labels or self.fields)
 
     def matches(self, obj: Obj) -> bool:
@@ -219,10 +221,11 @@ class Watcher:
             return
         self.queue.put_nowait(line)
 
-    def close(self) -> None:
-        """End the stream after the lines already queued."""
+    def close(self, *, abort: bool = False) -> None:
+        """End the stream after the lines already queued; ``abort`` resets the connection instead."""
         if not self.closed:
             self.closed = True
+            self.aborted = abort
             self.queue.put_nowait(None)
             self.store._detach(self)
 
@@ -253,6 +256,7 @@ class ObjectStore:
         self._subscribers: list[asyncio.Queue[tuple[str, Resource, Obj]]] = []
         self._by_uid: dict[str, tuple[Resource, str, str]] = {}
         self._dependents: dict[str, set[tuple[Resource, str, str]]] = defaultdict(set)
+        self._defaults = Defaulter()
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -439,11 +443,15 @@ class ObjectStore:
         """The open watchers."""
         return [w for group in self._watchers.values() for w in group]
 
-    def close_watchers(self, res: Resource | None = None) -> int:
-        """Drop open watches (all, or of one resource); returns how many were closed."""
+    def close_watchers(self, res: Resource | None = None, *, abort: bool = False) -> int:
+        """Drop open watches (all, or of one resource); returns how many were closed.
+
+        :param res: only watches of this resource.
+        :param abort: reset the connections instead of ending the streams cleanly.
+        """
         closing = [w for w in self.watchers() if res is None or w.res == res]
         for watcher in closing:
-            watcher.close()
+            watcher.close(abort=abort)
         return len(closing)
 
     def compact(self) -> None:
@@ -548,8 +556,7 @@ class ObjectStore:
             raise errors.already_exists(res, name)
         if not keep_status and served.has_status:
             new.pop("status", None)
-        if res == NAMESPACE:
-            new.setdefault("status", {"phase": "Active"})
+        self._defaults.apply(res, new)
         for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
             meta.pop(field, None)
         meta["uid"] = str(uuid.uuid4())

@@ -321,3 +321,20 @@ def test_service_names_are_dns_labels(kube_client: Any) -> None:
         "default", {"metadata": {"name": _name("svc")}, "spec": {"ports": [{"port": 80}]}}
     )
     assert svc.spec.ports[0].port == 80
+
+
+def test_pod_and_service_defaults(kube_client: Any) -> None:
+    core = client.CoreV1Api(kube_client)
+    pod = core.create_namespaced_pod(
+        "default", {"metadata": {"name": "defaults"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    )
+    assert pod.status.phase == "Pending"
+    svc = core.create_namespaced_service(
+        "default", {"metadata": {"name": "defaults"}, "spec": {"ports": [{"port": 1}]}}
+    )
+    assert svc.spec.type == "ClusterIP"
+    assert svc.spec.cluster_ip.startswith("10.96.")
+    headless = core.create_namespaced_service(
+        "default", {"metadata": {"name": "headless"}, "spec": {"clusterIP": "None", "ports": [{"port": 1}]}}
+    )
+    assert headless.spec.cluster_ip == "None"

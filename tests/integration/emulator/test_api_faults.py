@@ -106,6 +106,20 @@ def test_drop_watches_ends_open_streams(kube_client: Any, kuberay_api: LocalKube
     thread.join()
 
 
+async def test_aborted_watch_is_a_connection_error(kuberay_api: LocalKubeRay) -> None:
+    api_client = await kube_async_api_client(kuberay_api)
+    try:
+        core = aclient.CoreV1Api(api_client)
+        response = await core.list_namespaced_secret(
+            "kube-public", watch=True, timeout_seconds=30, _preload_content=False
+        )
+        assert kuberay_api.faults.drop_watches("secrets", abort=True) == 1
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
+    finally:
+        await api_client.close()
+
+
 def test_forced_410_on_watch(kube_client: Any, kuberay_api: LocalKubeRay) -> None:
     kuberay_api.faults.gone(count=2)
     core = client.CoreV1Api(kube_client)
