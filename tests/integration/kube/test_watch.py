@@ -234,3 +234,27 @@ async def test_bookmarks_move_the_resume_point(fresh_kuberay_api: LocalKubeRay) 
     first, second = watches(kr)
     assert int(second.query["resourceVersion"]) >= int(elsewhere["metadata"]["resourceVersion"])
     assert int(second.query["resourceVersion"]) > int(first.query["resourceVersion"])
+
+
+async def test_a_slow_subscriber_gets_the_newest_state_not_a_backlog(
+    kuberay_api: LocalKubeRay, hub: WatchHub
+) -> None:
+    name = unique("job")
+    kuberay_api.call(lambda: kuberay_api.store.create(RAYJOB, job(name), namespace="default"))
+    async with hub.subscribe(RAYJOB, "default", name) as sub:
+        await asyncio.wait_for(sub.next(), 10)
+        for step in range(5):
+            patch = {"metadata": {"labels": {"step": str(step)}}}
+            kuberay_api.call(lambda p=patch: kuberay_api.store.patch(RAYJOB, "default", name, p))
+        await auntil(
+            lambda: (
+                sub.latest is not None
+                and sub.latest.object is not None
+                and (sub.latest.object["metadata"].get("labels") or {}).get("step") == "4"
+            )
+        )
+        state = await asyncio.wait_for(sub.next(), 10)
+        assert state.object is not None
+        assert state.object["metadata"]["labels"]["step"] == "4"
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(sub.next(), 0.3)
