@@ -167,6 +167,8 @@ class KubeRayController:
         self._events = self.store.subscribe()
         self.queue.start()
         self._pump = asyncio.create_task(self._pump_events(), name="kuberay-controller-events")
+        for pod in self.store.list(POD):
+            self.clusters.index_pod("ADDED", pod)
         for obj in self.store.list(RAYCLUSTER):
             self.queue.add(("RayCluster", obj["metadata"]["namespace"], obj["metadata"]["name"]))
         for obj in self.store.list(RAYJOB):

@@ -64,6 +64,7 @@ class RayClusterController:
         self._ready_at: dict[ClusterKey, float] = {}
         self._start_failures: dict[ClusterKey, int] = {}
         self._failed_at: dict[ClusterKey, float] = {}
+        self._head_pods: dict[ClusterKey, str] = {}
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -72,12 +73,29 @@ class RayClusterController:
     ) -> None:
         self.ctl.record_event(obj, kind, etype, reason, message, component)
 
+    def index_pod(self, event_type: str, pod: dict[str, Any]) -> None:
+        """Track head pods by cluster from the store's change feed.
+
+        A label-selector list scans every pod, O(clusters) per reconcile; with thousands of
+        clusters that dominated the scripted mode's cost.
+        """
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if labels.get("ray.io/node-type") != "head" or not labels.get("ray.io/cluster"):
+            return
+        key = (meta.get("namespace", ""), labels["ray.io/cluster"])
+        if event_type == "DELETED" or meta.get("deletionTimestamp"):
+            if self._head_pods.get(key) == meta.get("name"):
+                self._head_pods.pop(key, None)
+        else:
+            self._head_pods[key] = meta["name"]
+
     def _head_pod(self, key: ClusterKey) -> dict[str, Any] | None:
-        pods = self.ctl.store.list(
-            POD, key[0], label_selector={"ray.io/cluster": key[1], "ray.io/node-type": "head"}
-        )
-        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-        return live[0] if live else None
+        name = self._head_pods.get(key)
+        pod: dict[str, Any] | None = self.ctl.store.get(POD, key[0], name) if name else None
+        if pod is None or pod["metadata"].get("deletionTimestamp"):
+            return None
+        return pod
 
     def _write_status(self, rc: dict[str, Any], status: dict[str, Any]) -> None:
         old = rc.get("status") or {}
@@ -158,6 +176,7 @@ class RayClusterController:
         pod = self._head_pod(key)
         if pod is None:
             pod = self.ctl.store.create(POD, m.head_pod(rc))
+            self._head_pods[key] = pod["metadata"]["name"]
             self._event(
                 rc,
                 "RayCluster",
@@ -438,3 +457,4 @@ class RayClusterController:
         self._warned.pop(key, None)
         self._start_failures.pop(key, None)
         self._failed_at.pop(key, None)
+        self._head_pods.pop(key, None)
