@@ -5,7 +5,8 @@
 - watch fan-out: W open watch streams on one namespace (plus W idle watches on another namespace,
   which must cost nothing), E patches; the server-side cost per event, and the delay until every
   matching stream has read the event;
-- memory: Python allocations held by N objects (tracemalloc).
+- memory: Python allocations held by N objects (tracemalloc);
+- start and stop of the facade.
 
 The client runs in this process on its own thread, so delays include the client's share of the GIL.
 
@@ -167,7 +168,10 @@ def main() -> None:
         rows.setdefault(key, []).append(value)
 
     for _ in range(args.runs):
-        with LocalKubeRay(mode="api", history_size=1000) as kr:
+        started = time.perf_counter()
+        kr = LocalKubeRay(mode="api", history_size=1000).start()
+        add("LocalKubeRay(mode='api') start (ms)", (time.perf_counter() - started) * 1e3)
+        try:
             create_us, patch_us = store_writes(kr, args.objects)
             add("store.create per object (us)", create_us)
             add("store.patch status per object (us)", patch_us)
@@ -183,6 +187,10 @@ def main() -> None:
             add("  of which per matching watcher (us)", per_watcher_us)
             add(f"event delivered to all {args.watchers} streams (ms)", delay_ms)
             add(f"memory held by {args.objects} RayJobs (MiB, tracemalloc)", memory(kr, args.objects))
+        finally:
+            started = time.perf_counter()
+            kr.stop()
+        add("stop (ms)", (time.perf_counter() - started) * 1e3)
     print(f"medians of {args.runs} runs")
     for key, values in rows.items():
         print(f"{key:<80} {statistics.median(values):>10.2f}")
