@@ -13,7 +13,8 @@ Cluster (RayCluster or RayJob):
 
 Job (RayJob, scripted mode only):
 
-- ``emulator.airflow-ray-k8s.io/outcome``: ``SUCCEEDED`` | ``FAILED``.
+- ``emulator.airflow-ray-k8s.io/outcome``: ``SUCCEEDED`` | ``FAILED`` | ``REJECTED`` (the head
+  answers the submission with 400, so K8sJobMode ends ``SubmissionFailed``).
 - ``emulator.airflow-ray-k8s.io/duration-seconds``: seconds from submission to the job's end.
 """
 

@@ -63,6 +63,7 @@ class RayJobController:
     def __init__(self, ctl: KubeRayController) -> None:
         self.ctl = ctl
         self._unreachable_since: dict[RayJobKey, float] = {}
+        self._submit_failures: dict[RayJobKey, int] = {}
 
     # --- entry ------------------------------------------------------------------------------------
 
@@ -71,6 +72,7 @@ class RayJobController:
         job = self.ctl.store.get(RAYJOB, *key)
         if job is None:
             self._unreachable_since.pop(key, None)
+            self._submit_failures.pop(key, None)
             self.ctl.unindex_job(key)
             return None
         spec = job.get("spec") or {}
@@ -104,6 +106,7 @@ class RayJobController:
         self, key: RayJobKey, job: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]
     ) -> float | None:
         old = copy.deepcopy(status)
+        status["observedGeneration"] = job["metadata"].get("generation", 1)
         dep = status.get("jobDeploymentStatus") or ""
         requeue: float | None = None
         if dep == "":
@@ -311,7 +314,10 @@ class RayJobController:
                 f"Failed to submit Ray job {submission.submission_id}: {exc.detail[:200]}",
                 COMPONENT,
             )
+            if self._submitter_gave_up(key, spec, status, exc):
+                return None
             return self.ctl.options.requeue_seconds
+        self._submit_failures.pop(key, None)
         self.ctl.record_event(
             job,
             "RayJob",
@@ -321,6 +327,35 @@ class RayJobController:
             COMPONENT,
         )
         return 0.0
+
+    def _submitter_gave_up(
+        self, key: RayJobKey, spec: dict[str, Any], status: dict[str, Any], exc: JobAPIError
+    ) -> bool:
+        """K8sJobMode / SidecarMode: the submitter (``ray job submit``) is retried by its Kubernetes
+        Job (``submitterConfig.backoffLimit``, default 2) and then fails the RayJob with
+        ``SubmissionFailed``. HTTPMode retries for ever, as KubeRay does.
+
+        A head whose job agent is not up yet ("No available agent", connection errors) is not
+        counted: a real submitter pod would wait for the dashboard before ``ray job submit``.
+        """
+        mode = spec.get("submissionMode") or "K8sJobMode"
+        if mode not in ("K8sJobMode", "SidecarMode"):
+            return False
+        if exc.status == 0 or "No available agent" in exc.detail:
+            return False
+        failures = self._submit_failures.get(key, 0) + 1
+        self._submit_failures[key] = failures
+        limit = int((spec.get("submitterConfig") or {}).get("backoffLimit", 2))
+        if failures <= limit:
+            return False
+        self._submit_failures.pop(key, None)
+        status["jobDeploymentStatus"] = "Failed"
+        status["reason"] = "SubmissionFailed"
+        status["message"] = (
+            "Job submission has failed. Reason: BackoffLimitExceeded. Message: Job has reached the specified "
+            f"backoff limit (last error: {exc.detail[:200]})"
+        )
+        return True
 
     def _unreachable(
         self, key: RayJobKey, status: dict[str, Any], exc: Exception, deadline: float | None

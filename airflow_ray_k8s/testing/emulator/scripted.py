@@ -94,6 +94,9 @@ class ScriptedHead:
                 "Please use a different submission_id.",
             )
         outcome, duration = self._runtime.plan_for(self.key, job.submission_id)
+        if outcome == "REJECTED":
+            # What Ray answers for a submission it cannot accept (e.g. a broken runtime_env).
+            raise JobAPIError(400, "Failed to submit job: runtime_env is invalid (scripted rejection)")
         scripted = ScriptedJob(submission=job, outcome=outcome, duration=duration)
         self.jobs[job.submission_id] = scripted
         scripted.status = "RUNNING"

@@ -201,6 +201,16 @@ def test_failing_job_ends_failed_app_failed(kube: Kube) -> None:
     assert "exit code 1" in done["message"]
 
 
+def test_rejected_submission_ends_submission_failed_in_k8s_job_mode(kube: Kube) -> None:
+    spec = job_spec(submissionMode="K8sJobMode", submitterConfig={"backoffLimit": 1})
+    kube.create_job("rejected", spec, {ANN + "outcome": "REJECTED"})
+    done = wait_deployment(kube, "rejected", "Failed", "Complete", timeout=30)
+    assert done["reason"] == "SubmissionFailed"
+    assert "BackoffLimitExceeded" in done["message"]
+    warnings = [e for e in kube.events("rejected") if e.reason == "FailedToSubmitRayJob"]
+    assert len(warnings) == 2  # the first attempt and one retry (submitterConfig.backoffLimit: 1)
+
+
 def test_backoff_limit_retries_on_a_new_cluster_each_time(kube: Kube) -> None:
     kube.create_job(
         "retry", job_spec(backoffLimit=1), {ANN + "outcome": "FAILED", ANN + "duration-seconds": "0.1"}
