@@ -605,17 +605,21 @@ class ObjectStore:
         if old is None:
             self._served(res)
             raise errors.not_found(res, name)
-        try:
-            if patch_type in (MERGE_PATCH, STRATEGIC_MERGE_PATCH):
-                if not isinstance(patch, dict):
-                    raise PatchError("a merge patch must be a JSON object")
-                candidate = merge_patch(old, patch)
-            elif patch_type == JSON_PATCH:
+        # As the API server: a body that is not a patch of the declared type is 400, a JSON patch
+        # whose operations do not apply is 422.
+        if patch_type in (MERGE_PATCH, STRATEGIC_MERGE_PATCH):
+            if not isinstance(patch, dict):
+                raise errors.bad_request(f"the body of a {patch_type} request must be a JSON object")
+            candidate = merge_patch(old, patch)
+        elif patch_type == JSON_PATCH:
+            if not isinstance(patch, list):
+                raise errors.bad_request(f"the body of a {patch_type} request must be a list of operations")
+            try:
                 candidate = json_patch(old, patch)
-            else:
-                raise errors.unsupported_patch()
-        except PatchError as exc:
-            raise errors.ApiError(422, f"the patch could not be applied: {exc}") from None
+            except PatchError as exc:
+                raise errors.ApiError(422, f"the patch could not be applied: {exc}") from None
+        else:
+            raise errors.unsupported_patch()
         return self._update(res, old, candidate, subresource, dry_run=dry_run, require_rv=False)
 
     def replace(

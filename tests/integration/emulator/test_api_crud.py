@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from kubernetes_asyncio import client as aclient
+from kubernetes_asyncio.client.exceptions import ApiException as AsyncApiException
 
 from airflow_ray_k8s.testing.emulator.server import LocalKubeRay
+from tests.integration.conftest import kube_async_api_client
 
 GROUP, VERSION = "ray.io", "v1"
 
@@ -338,3 +341,56 @@ def test_pod_and_service_defaults(kube_client: Any) -> None:
         "default", {"metadata": {"name": "headless"}, "spec": {"clusterIP": "None", "ports": [{"port": 1}]}}
     )
     assert headless.spec.cluster_ip == "None"
+
+
+def test_patch_body_errors(kube_client: Any) -> None:
+    api = client.CustomObjectsApi(kube_client)
+    name = _name()
+    api.create_namespaced_custom_object(GROUP, VERSION, "default", "rayjobs", _rayjob(name))
+    with pytest.raises(ApiException) as not_applicable:
+        api.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            "default",
+            "rayjobs",
+            name,
+            [{"op": "remove", "path": "/spec/missing"}],
+            _content_type="application/json-patch+json",
+        )
+    assert not_applicable.value.status == 422
+    with pytest.raises(ApiException) as apply:
+        api.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            "default",
+            "rayjobs",
+            name,
+            {"spec": {}},
+            _content_type="application/apply-patch+yaml",
+        )
+    assert apply.value.status == 415
+
+
+async def test_dict_sent_as_json_patch_is_400(kuberay_api: LocalKubeRay) -> None:
+    # kubernetes_asyncio labels a dict body for a custom object as a JSON patch unless told otherwise;
+    # a real API server refuses that, so the emulator does too (the sync client relabels it itself).
+    api_client = await kube_async_api_client(kuberay_api)
+    try:
+        api = aclient.CustomObjectsApi(api_client)
+        name = _name()
+        await api.create_namespaced_custom_object(GROUP, VERSION, "default", "rayjobs", _rayjob(name))
+        with pytest.raises(AsyncApiException) as err:
+            await api.patch_namespaced_custom_object(GROUP, VERSION, "default", "rayjobs", name, {"spec": {}})
+        assert err.value.status == 400
+        patched = await api.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            "default",
+            "rayjobs",
+            name,
+            {"spec": {"x": 1}},
+            _content_type="application/merge-patch+json",
+        )
+        assert patched["spec"]["x"] == 1
+    finally:
+        await api_client.close()
