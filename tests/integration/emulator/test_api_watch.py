@@ -82,6 +82,28 @@ def test_watch_sees_changes_from_clients_and_from_the_store(
     assert kuberay_api.requests.count(watch=True) == 1
 
 
+def test_all_namespaces_watch(kube_client: Any, namespace: str) -> None:
+    api = client.CustomObjectsApi(kube_client)
+    core = client.CoreV1Api(kube_client)
+    other = f"{namespace}-b"
+    core.create_namespace({"metadata": {"name": other}})
+    start = api.create_namespaced_custom_object(GROUP, VERSION, namespace, "rayjobs", _rayjob("x1"))
+    api.create_namespaced_custom_object(GROUP, VERSION, other, "rayjobs", _rayjob("x2"))
+    events = list(
+        watch.Watch().stream(
+            api.list_cluster_custom_object,
+            GROUP,
+            VERSION,
+            "rayjobs",
+            resource_version=start["metadata"]["resourceVersion"],
+            timeout_seconds=1,
+        )
+    )
+    assert [(e["object"]["metadata"]["namespace"], e["object"]["metadata"]["name"]) for e in events] == [
+        (other, "x2")
+    ]
+
+
 def test_typed_watch_and_watch_true_from_the_sync_client(kube_client: Any, namespace: str) -> None:
     core = client.CoreV1Api(kube_client)
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "cm"}})
