@@ -23,6 +23,7 @@ from airflow_ray_k8s.testing.emulator.rayproc import (
     PortAllocator,
     RayHead,
     reap_leftovers,
+    venv_bin,
 )
 from airflow_ray_k8s.testing.emulator.runtime import CapacityError, ClusterKey, HeadState, HeadStatus
 
@@ -102,6 +103,11 @@ class RayRuntime:
         self.start_timeout = start_timeout
         self.stop_grace = stop_grace
         self.crash_check_interval = crash_check_interval
+        if not (venv_bin() / "ray").exists():
+            raise RuntimeError(
+                f"mode='ray' runs real Ray heads, but there is no `ray` next to {venv_bin()}: "
+                "install airflow-ray-k8s[local] (or use mode='scripted')"
+            )
         self._ports = PortAllocator()
         self._heads: dict[ClusterKey, RayHead] = {}
         self._status: dict[ClusterKey, HeadStatus] = {}

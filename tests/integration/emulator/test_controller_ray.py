@@ -5,6 +5,7 @@ cluster of their own. At the end no Ray process started here may survive."""
 
 from __future__ import annotations
 
+import calendar
 import copy
 import json
 import os
@@ -183,6 +184,8 @@ def test_rayjob_with_its_own_cluster_succeeds_and_the_cluster_goes_after_its_ttl
     assert "285" in logs
     assert kube.get("rayclusters", cluster) is not None
     wait_for(lambda: kube.get("rayclusters", cluster) is None, 30, "TTL deletion of the cluster")
+    end = calendar.timegm(time.strptime(done["endTime"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert time.time() >= end + 6  # ttlSecondsAfterFinished, counted from endTime
     wait_for(lambda: not group_alive(pgid), 30, "the head's process group to be gone")
     # The shared cluster's head was not touched.
     assert kube.proxy("shared-head-svc", "api/version")["ray_version"] == "2.60.0"
