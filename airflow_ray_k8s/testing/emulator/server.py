@@ -195,9 +195,12 @@ class LocalKubeRay:
 
     def stop(self) -> None:
         """Close watches, stop the controller and the API, end the thread; safe to call twice."""
+        if self._thread is not None and threading.current_thread() is self._thread:
+            raise RuntimeError("LocalKubeRay.stop() from the emulator loop itself would deadlock")
         with self._lock:
             if self._state != "running":
-                self._state = "stopped"
+                if self._state == "new":
+                    self._state = "stopped"
                 return
             self._state = "stopping"
         atexit.unregister(self.stop)
@@ -280,8 +283,10 @@ class LocalKubeRay:
         return airflow_conn_env(conn_id, self.kubeconfig_path)
 
     def _submit(self, coro: Awaitable[T]) -> Future[T]:
-        if self._loop is None:
-            raise RuntimeError("LocalKubeRay is not started")
+        if self._loop is None or self._state not in ("running", "stopping"):
+            if inspect.iscoroutine(coro):
+                coro.close()  # never scheduled: do not leave a "never awaited" warning behind
+            raise RuntimeError(f"LocalKubeRay is not running (state {self._state!r})")
         return asyncio.run_coroutine_threadsafe(cast(Any, coro), self._loop)
 
     def call(self, fn_or_coro: Callable[[], T | Awaitable[T]] | Awaitable[T], timeout: float = 60.0) -> T:
@@ -292,6 +297,8 @@ class LocalKubeRay:
         """
         if self._thread is not None and threading.current_thread() is self._thread:
             raise RuntimeError("LocalKubeRay.call() from the emulator loop itself would deadlock")
+        if self._state not in ("running", "stopping") and inspect.iscoroutine(fn_or_coro):
+            fn_or_coro.close()  # it will never run: no "never awaited" warning
 
         async def run() -> T:
             if inspect.isawaitable(fn_or_coro):

@@ -72,6 +72,8 @@ def test_lifecycle_stop_twice_closes_watches(tmp_path: Path) -> None:
     api_client.close()
     with pytest.raises(RuntimeError):
         kr.start()
+    with pytest.raises(RuntimeError, match="not running"):
+        kr.call(lambda: None)
 
 
 def test_own_workdir_is_removed() -> None:
