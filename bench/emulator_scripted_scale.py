@@ -34,7 +34,9 @@ SPEC = {
 def one_run(jobs: int, trace: bool) -> dict[str, float]:
     if trace:
         tracemalloc.start()
-    with LocalKubeRay("scripted", scripted_job_duration=1.0, scripted_ready_delay=0.2, workers=8) as kr:
+    with LocalKubeRay(
+        "scripted", scripted_job_duration=1.0, scripted_ready_delay=0.2, reconcile_workers=8
+    ) as kr:
         store = kr.store
 
         def create_all() -> None:

@@ -56,7 +56,7 @@ class ControllerOptions:
     :param transition_grace_period: KubeRay's
         ``RAYJOB_DEPLOYMENT_STATUS_TRANSITION_GRACE_PERIOD_SECONDS``.
     :param delete_rayjob_after_job_finishes: the operator's ``DELETE_RAYJOB_CR_AFTER_JOB_FINISHES``.
-    :param workers: reconciles running concurrently.
+    :param reconcile_workers: reconciles running concurrently (never two of the same object).
     """
 
     max_heads: int = 2
@@ -72,7 +72,7 @@ class ControllerOptions:
     job_status_check_timeout: float = 60.0
     transition_grace_period: float = 300.0
     delete_rayjob_after_job_finishes: bool = False
-    workers: int = 4
+    reconcile_workers: int = 4
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> ControllerOptions:
@@ -125,7 +125,7 @@ class KubeRayController:
             Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="kuberay-emulator-"))
         )
         self.runtime: ClusterRuntime = self._make_runtime()
-        self.queue: WorkQueue[WorkKey] = WorkQueue(self._reconcile, workers=self.options.workers)
+        self.queue: WorkQueue[WorkKey] = WorkQueue(self._reconcile, workers=self.options.reconcile_workers)
         self.clusters = RayClusterController(self)
         self.jobs = RayJobController(self)
         self.faults = ControllerFaults(self)
