@@ -22,6 +22,7 @@ import asyncio
 import atexit
 import inspect
 import logging
+import os
 import secrets
 import shutil
 import tempfile
@@ -117,6 +118,7 @@ class LocalKubeRay:
         self._kubeconfig: Path | None = None
         self._state = "new"
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:  # no token here: reprs end up in logs
         return f"LocalKubeRay(mode={self.mode!r}, url={self._url!r}, state={self._state!r})"
@@ -195,6 +197,10 @@ class LocalKubeRay:
 
     def stop(self) -> None:
         """Close watches, stop the controller and the API, end the thread; safe to call twice."""
+        if os.getpid() != self._pid:
+            # A forked child (Airflow forks task processes) inherits this object and its atexit hook,
+            # but not the loop thread: it must neither wait for that loop nor remove the workdir.
+            return
         if self._thread is not None and threading.current_thread() is self._thread:
             raise RuntimeError("LocalKubeRay.stop() from the emulator loop itself would deadlock")
         with self._lock:

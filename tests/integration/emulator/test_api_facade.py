@@ -135,3 +135,20 @@ def test_cluster_without_kuberay(tmp_path: Path) -> None:
             assert "ray.io" not in groups
         finally:
             api_client.close()
+
+
+def test_a_forked_child_does_not_stop_the_parents_emulator() -> None:
+    with LocalKubeRay() as kr:  # its own temporary workdir, which stop() removes
+        kubeconfig = kr.write_kubeconfig()
+        pid = os.fork()
+        if pid == 0:  # the child: what an Airflow task process inherits, atexit hook included
+            kr.stop()
+            os._exit(0 if kubeconfig.exists() else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert kubeconfig.exists()
+        api_client = kube_api_client(kr)
+        try:
+            assert client.VersionApi(api_client).get_code().major == "1"
+        finally:
+            api_client.close()
