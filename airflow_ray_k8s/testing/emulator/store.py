@@ -53,6 +53,8 @@ BOOKMARK = "BOOKMARK"
 ERROR = "ERROR"
 
 FOREGROUND_FINALIZER = "foregroundDeletion"
+# The API server refuses to delete these (NamespaceLifecycle admission).
+_UNDELETABLE_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 PROPAGATION_POLICIES = ("Background", "Foreground", "Orphan")
 
 # Metadata the server owns: a client's value is ignored on create and on every update.
@@ -767,6 +769,8 @@ class ObjectStore:
         obj = self._lookup(res, namespace, name)
         if obj is None:
             return None
+        if res == NAMESPACE and name in _UNDELETABLE_NAMESPACES:
+            raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
         meta = obj["metadata"]
         for field in ("uid", "resourceVersion"):
             expected = (preconditions or {}).get(field)

@@ -222,3 +222,9 @@ def test_store_api_returns_copies(kuberay_api: LocalKubeRay, ns: str) -> None:
         return kuberay_api.store.get(RAYJOB, ns, "copy")
 
     assert kuberay_api.call(mutate)["spec"] == {}  # type: ignore[index]
+
+
+def test_system_namespaces_cannot_be_deleted(kube_client: Any) -> None:
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(kube_client).delete_namespace("default")
+    assert err.value.status == 403
