@@ -270,8 +270,8 @@ class RayHead:
             return False
 
     async def wait_ready(self, session: aiohttp.ClientSession, timeout: float = 120.0) -> None:
-        """Wait until ``ray start`` reports the runtime started and the dashboard answers
-        ``GET /api/version`` and ``GET /api/jobs/``.
+        """Wait until ``ray start`` reports the runtime started, the dashboard answers
+        ``GET /api/version`` and ``GET /api/jobs/``, and the dashboard agent answers HTTP.
 
         Job submission itself can still answer 500 "No available agent" (or take a few seconds)
         right after this; the RayJob controller retries submission the way KubeRay requeues.
@@ -284,6 +284,8 @@ class RayHead:
                 self.runtime_started()
                 and await _answers(session, f"{self.dashboard_url}/api/version")
                 and await _answers(session, f"{self.dashboard_url}/api/jobs/")
+                # Job submission goes through the dashboard agent ("No available agent" until then).
+                and await _answers(session, f"http://127.0.0.1:{self.ports.agent_listen}/", any_status=True)
             ):
                 log.info("Ray head %s ready in %.1fs", self.name, time.monotonic() - self.started_at)
                 return
@@ -333,10 +335,10 @@ class RayHead:
                 path.unlink()
 
 
-async def _answers(session: aiohttp.ClientSession, url: str) -> bool:
+async def _answers(session: aiohttp.ClientSession, url: str, any_status: bool = False) -> bool:
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=3)) as resp:
-            return resp.status == 200
+            return any_status or resp.status == 200
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
         return False
 
