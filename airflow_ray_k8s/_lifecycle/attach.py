@@ -65,6 +65,17 @@ def _order_key(obj: Mapping[str, Any]) -> tuple[int, str, str]:
     return (_try_of(obj), str(meta.get("creationTimestamp") or ""), str(meta.get("name") or ""))
 
 
+def next_attempt(history: Iterable[Mapping[str, Any]], try_number: int) -> int:
+    """The attempt number (name suffix) of a RayJob to create now.
+
+    Normally the try number; higher when an earlier object already carries it, so that a new
+    submission never collides with (and re-attaches to) a finished one. Try numbers repeat when a
+    DAG run is deleted and triggered again under the same run id.
+    """
+    used = [_try_of(obj) for obj in history]
+    return max([try_number, *(t + 1 for t in used)])
+
+
 def is_consumed(obj: Mapping[str, Any]) -> bool:
     """Whether a task already recorded this RayJob's outcome."""
     annotations = (obj.get("metadata") or {}).get("annotations") or {}

@@ -37,9 +37,10 @@ class RayClusterCreateOperator(BaseOperator):
     for every try: a retry adopts the cluster an earlier try created. An existing cluster of that name
     with another spec fails the task (it is not this task's cluster to change).
 
-    Returns (XCom) ``{"name", "namespace", "dashboard_url", "cluster_selector"}``; pass
-    ``cluster_selector`` as a RayJob's ``clusterSelector`` or ``name`` as
-    :class:`~airflow_ray_k8s.operators.rayjob.RayJobOperator`'s ``cluster_name``.
+    Returns (XCom) ``{"name", "namespace", "dashboard_url", "cluster_selector"}``, also pushed key by
+    key (``multiple_outputs``): pass ``create.output["name"]`` as
+    :class:`~airflow_ray_k8s.operators.rayjob.RayJobOperator`'s ``cluster_name``, or
+    ``create.output["cluster_selector"]`` as a RayJob's ``clusterSelector``.
 
     :param ray_cluster_spec: a ``RayClusterSpec``, a dict (spec or whole RayCluster manifest), YAML
         text or the path of a YAML file. (templated)
@@ -83,6 +84,8 @@ class RayClusterCreateOperator(BaseOperator):
         name_prefix: str = "",
         **kwargs: Any,
     ) -> None:
+        # One XCom per key as well, so that ``create.output["name"]`` reaches the tasks that use it.
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         if ray_cluster_spec is None:
             raise ValueError(f"{self.task_id}: ray_cluster_spec is required")

@@ -229,9 +229,10 @@ class RayJobOperator(BaseOperator):
             fields["cluster_selector"] = {CLUSTER_SELECTOR_KEY: str(self.cluster_name)}
         return fields
 
-    def build_rayjob(self, context: Context, namespace: str) -> dict[str, Any]:
+    def build_rayjob(self, context: Context, namespace: str, attempt: int | None = None) -> dict[str, Any]:
         """The RayJob this try would submit, validated client-side.
 
+        :param attempt: the name's attempt suffix (default: the try number).
         :raises AirflowFailException: the spec breaks a KubeRay rule (a retry cannot help).
         """
         from airflow.sdk.exceptions import AirflowFailException
@@ -240,6 +241,7 @@ class RayJobOperator(BaseOperator):
         from airflow_ray_k8s.exceptions import SpecValidationError
 
         identity, try_number = identity_from_context(context)
+        attempt = try_number if attempt is None else attempt
         if not self.ephemeral and not str(self.cluster_name or "").strip():
             raise AirflowFailException(f"{self.task_id}: cluster_name rendered empty")
         budget = [self.startup_timeout, self.active_deadline_seconds, self.ttl_seconds_after_finished]
@@ -247,10 +249,10 @@ class RayJobOperator(BaseOperator):
             budget.append(self.execution_timeout.total_seconds())
         try:
             return rayjob_body(
-                name=identity.resource_name("rayjob", try_number=try_number, prefix=self.name_prefix),
+                name=identity.resource_name("rayjob", try_number=attempt, prefix=self.name_prefix),
                 namespace=namespace,
                 identity=identity,
-                try_number=try_number,
+                try_number=attempt,
                 expires_at=expiry_time(*budget),
                 spec_fields=self._spec_fields(),
                 labels=self.job_labels,
@@ -264,18 +266,22 @@ class RayJobOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any] | None:
         """Submit (or re-attach to, or adopt) this task instance's RayJob and wait for it."""
         from airflow_ray_k8s._lifecycle import jobs
-        from airflow_ray_k8s._lifecycle.attach import decide
+        from airflow_ray_k8s._lifecycle.attach import decide, next_attempt
         from airflow_ray_k8s.hooks.kuberay import KubeRayHook
         from airflow_ray_k8s.status import RayJobStatus
 
         hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
         namespace = jobs.resolve_namespace(hook, self.namespace)
+        # Validated before any API call: a spec KubeRay would reject fails here, without retry.
         body = self.build_rayjob(context, namespace)
         identity, try_number = identity_from_context(context)
         history = jobs.list_rayjobs(hook, namespace, identity.selector())
         decision = decide(history)
         self.log.info("%s", decision.why)
         if decision.action == "create":
+            attempt = next_attempt(history, try_number)
+            if attempt != try_number:
+                body = self.build_rayjob(context, namespace, attempt)
             obj, created, spec_matches = jobs.create_rayjob(hook, namespace, body)
             if created:
                 self.log.info("Submitted RayJob %s/%s", namespace, body["metadata"]["name"])

@@ -49,6 +49,15 @@ def airflow_db() -> Iterator[None]:
                 os.environ[key] = value
 
 
+@pytest.fixture(
+    params=[pytest.param("scripted"), pytest.param("ray", marks=pytest.mark.ray)],
+)
+def kuberay(request: pytest.FixtureRequest) -> Any:
+    """The local KubeRay in no-Ray (scripted) mode, then with real Ray heads: one test, both modes."""
+    fixture = "local_kuberay_scripted" if request.param == "scripted" else "local_kuberay"
+    return request.getfixturevalue(fixture)
+
+
 def dags_module() -> Any:
     """The DAG file's module (imported from the DAG folder, as the bundle parser sees it)."""
     import importlib
@@ -111,3 +120,61 @@ def assert_nothing_left(kr: Any, *, within: float = 15.0, allow: tuple[str, ...]
             break
         time.sleep(0.5)
     assert not left, f"objects left behind: {left}"
+
+
+def resume(dag: Any, dr: Any, *, timeout: float = 280) -> Any:
+    """Carry on an existing DAG run the way the scheduler does: schedule what is runnable, bumping the
+    try number, and run it (as ``dag.test()`` runs tasks: in this process, triggers inline).
+
+    ``dag.test()`` cannot do this: it deletes and re-creates the run, so every call starts at try 1.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    deadline = time.monotonic() + timeout
+    with create_session() as session:
+        run_ = session.get(DagRun, dr.id)
+        run_.dag = scheduler_dag
+        if run_.state != DagRunState.RUNNING:
+            run_.state = DagRunState.RUNNING
+            session.commit()
+        while run_.state == DagRunState.RUNNING:
+            assert time.monotonic() < deadline, "the DAG run did not finish"
+            session.expire_all()
+            schedulable, _ = run_.update_state(session=session)
+            for ti in schedulable:
+                if ti.state != TaskInstanceState.UP_FOR_RESCHEDULE:
+                    ti.try_number += 1
+                ti.state = TaskInstanceState.SCHEDULED
+            session.commit()
+            scheduled = [ti for ti in run_.get_task_instances(session=session) if ti.state == "scheduled"]
+            for ti in scheduled:
+                _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
+            if not scheduled:
+                time.sleep(0.5)
+        run_id = run_.id
+    with create_session() as session:
+        finished = session.get(DagRun, run_id)
+        session.expunge(finished)
+    return finished
+
+
+def clear(dr: Any, task_id: str) -> None:
+    """What a user's "Clear" on a finished task instance does (``clear_task_instances``)."""
+    from airflow.models.taskinstance import TaskInstance, clear_task_instances
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        tis = session.scalars(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == dr.dag_id,
+                TaskInstance.run_id == dr.run_id,
+                TaskInstance.task_id == task_id,
+            )
+        ).all()
+        clear_task_instances(list(tis), session)

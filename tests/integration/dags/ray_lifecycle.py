@@ -1,8 +1,9 @@
 """DAGs run by ``tests/integration/airflow`` (``dag.test()``) against the local KubeRay.
 
 One DAG per scenario of the operators' issue. Kept small and fast: short TTLs, head-only clusters,
-jobs that take about a second. Scripted-mode jobs (no Ray) get their outcome from emulator
-annotations on the RayJob.
+jobs that take about a second. The same DAGs run on real Ray heads and on the emulator's no-Ray
+(scripted) mode: the ``emulator.airflow-ray-k8s.io/*`` annotations script the outcome the real
+entrypoint produces, and the real controller ignores them.
 """
 
 from __future__ import annotations
@@ -35,8 +36,16 @@ CLUSTER = {
 }
 START = datetime(2026, 1, 1)
 TTL = 2  # seconds: KubeRay-side cleanup must be observable within a test
-FAST = {"log_interval": 0.5, "startup_timeout": 120, "ttl_seconds_after_finished": TTL}
+# startup_timeout is generous: a Ray head takes ~5 s on an idle 2-core machine, 40 s on a busy one.
+FAST = {"log_interval": 0.5, "startup_timeout": 200, "ttl_seconds_after_finished": TTL}
 SCRIPTED = "emulator.airflow-ray-k8s.io/"
+
+
+def scripted(outcome: str = "SUCCEEDED", seconds: float = 1.0) -> dict[str, str]:
+    """What the scripted mode makes of a job (the real entrypoint does the same)."""
+    return {SCRIPTED + "outcome": outcome, SCRIPTED + "duration-seconds": str(seconds)}
+
+
 #: What each DAG's failure callbacks saw (read by the tests; DAG runs are in-process).
 FAILURES: list[str] = []
 
@@ -78,6 +87,7 @@ with _dag("ray_failure") as ray_failure:
         task_id="boom",
         entrypoint="python -c \"print('before-the-crash'); raise SystemExit('exit-marker-42')\"",
         ray_cluster_spec=CLUSTER,
+        job_annotations=scripted("FAILED"),
         deferrable=True,
         on_failure_callback=_record_failure,
         **FAST,
@@ -126,9 +136,13 @@ with _dag("ray_stall") as ray_stall:
 with _dag("ray_worker_dies") as ray_worker_dies:
     RayJobOperator(
         task_id="long",
-        entrypoint="python -c \"import time; print('started'); time.sleep(4); print('slept')\"",
+        # Long enough that the retry (a) finds it still running.
+        entrypoint="python -c \"import time; print('started'); time.sleep(15); print('slept')\"",
         ray_cluster_spec=CLUSTER,
+        job_annotations=scripted(seconds=15),
         deferrable=False,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
         **FAST,
     )
 
@@ -138,6 +152,7 @@ with _dag("ray_retry_after_failure") as ray_retry_after_failure:
         task_id="flaky",
         entrypoint="python -c \"import os, sys; t = os.environ['TRY']; print('try', t); sys.exit(t != '2')\"",
         runtime_env={"env_vars": {"TRY": "{{ ti.try_number }}"}},
+        job_annotations=scripted("{{ 'SUCCEEDED' if ti.try_number == 2 else 'FAILED' }}"),
         ray_cluster_spec=CLUSTER,
         deferrable=True,
         retries=1,
@@ -152,13 +167,14 @@ with _dag("ray_cleared") as ray_cleared:
         entrypoint="python -c \"print('ran')\"",
         ray_cluster_spec=CLUSTER,
         deferrable=False,
+        on_finish_action="keep",
         **FAST,
     )
 
 # --- setup / teardown around a mapped job over three parameter sets and a failing task -----------------
 with _dag("ray_shared_cluster") as ray_shared_cluster:
     create = RayClusterCreateOperator(
-        task_id="create_cluster", ray_cluster_spec=CLUSTER, startup_timeout=120, deferrable=True
+        task_id="create_cluster", ray_cluster_spec=CLUSTER, startup_timeout=200, deferrable=True
     )
     mapped = RayJobOperator.partial(
         task_id="mapped",
@@ -169,6 +185,7 @@ with _dag("ray_shared_cluster") as ray_shared_cluster:
     broken = RayJobOperator(
         task_id="broken",
         entrypoint='python -c "raise SystemExit(1)"',
+        job_annotations=scripted("FAILED"),
         cluster_name=create.output["name"],
         deferrable=False,
         log_interval=0.5,

@@ -89,3 +89,13 @@ def test_a_stopped_job_is_not_adopted() -> None:
 
 def test_validation_failed_is_terminal_so_a_retry_creates() -> None:
     assert decide([rayjob("j-t1", 1, "ValidationFailed")]).action == "create"
+
+
+def test_a_new_attempt_never_reuses_an_existing_name() -> None:
+    from airflow_ray_k8s._lifecycle.attach import next_attempt
+
+    assert next_attempt([], 1) == 1
+    assert next_attempt([rayjob("j-t1", 1, "Failed", "FAILED")], 2) == 2
+    # The same try number again (a DAG run deleted and re-triggered under its run id): a new name.
+    assert next_attempt([rayjob("j-t1", 1, "Complete", "SUCCEEDED", consumed=True)], 1) == 2
+    assert next_attempt([rayjob("j-t1", 1), rayjob("j-t4", 4)], 2) == 5
