@@ -30,7 +30,8 @@ with DAG(
     create = RayClusterCreateOperator(
         task_id="create_cluster", ray_cluster_spec=cpu_cluster(workers=2), deferrable=True
     )
-    cluster = create.output["name"]
+    # The name create_cluster returned (derived from the DAG run, the same for every try).
+    cluster = "{{ ti.xcom_pull(task_ids='create_cluster')['name'] }}"
 
     preprocess = RayJobOperator(
         task_id="preprocess",

@@ -140,7 +140,11 @@ def test_shared_cluster_pipeline_is_setup_jobs_and_teardown(examples_on_path: No
     assert cluster["kind"] == "RayCluster"
     assert cluster["spec"]["workerGroupSpecs"][0]["replicas"] == 2
     job = dag.get_task("preprocess")
-    job.cluster_name = cluster["metadata"]["name"]  # what create.output["name"] resolves to
+    rendered = job.render_template(
+        job.cluster_name, {"ti": SimpleNamespace(xcom_pull=lambda task_ids: {"name": "c-1"})}
+    )
+    assert rendered == "c-1"
+    job.cluster_name = cluster["metadata"]["name"]  # what the template renders at run time
     body = job.build_rayjob(_context(dag.dag_id, "preprocess"), "ray-jobs")
     assert body["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
     assert "rayClusterSpec" not in body["spec"]
