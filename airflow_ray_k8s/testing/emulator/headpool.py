@@ -164,6 +164,7 @@ class RayRuntime:
         try:
             await head.wait_ready(self._http(), timeout=self.start_timeout)
         except HeadStartError as exc:
+            log.warning("%s", exc)
             self._status[key] = HeadStatus(HeadState.FAILED, str(exc))
             await asyncio.to_thread(self._discard, head)
         else:
