@@ -14,6 +14,7 @@ from airflow.sdk import DAG
 
 from airflow_ray_k8s.operators.raycluster import RayClusterCreateOperator, RayClusterDeleteOperator
 from airflow_ray_k8s.operators.rayjob import RayJobOperator
+from airflow_ray_k8s.sensors.raycluster import RayClusterSensor
 from airflow_ray_k8s.sensors.rayjob import RayJobSensor
 
 # A head-only cluster: what a local Ray head provides (the emulator ignores requests it cannot give).
@@ -202,4 +203,17 @@ with _dag("ray_backfill", schedule="@daily") as ray_backfill:
         cluster_name="backfill-shared",  # created by the test: one Ray head for the three runs
         deferrable=True,
         log_interval=0.5,
+    )
+
+# --- sensors on objects someone else created -------------------------------------------------------------
+with _dag("ray_sensors") as ray_sensors:
+    RayJobSensor(
+        task_id="job_done", rayjob_name="external-ok", mode="reschedule", poke_interval=1, timeout=120
+    )
+    RayClusterSensor(
+        task_id="head_ready",
+        cluster_name="external-cluster",
+        condition_type="HeadPodReady",
+        deferrable=True,
+        timeout=120,
     )
