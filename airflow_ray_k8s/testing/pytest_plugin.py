@@ -20,6 +20,7 @@ the ``local_kuberay`` marker::
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,5 +86,7 @@ def local_kuberay_scripted(request: pytest.FixtureRequest, tmp_path: Path) -> It
 @pytest.fixture
 def local_kuberay(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalKubeRay]:
     """A local KubeRay running real Ray heads (needs the ``local`` extra); see the module docs."""
-    pytest.importorskip("ray", reason="local_kuberay runs real Ray heads: install airflow-ray-k8s[local]")
+    # find_spec, not importorskip: importing ray costs seconds and the heads run in their own processes.
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("local_kuberay runs real Ray heads: install airflow-ray-k8s[local]")
     yield from _local_kuberay("ray", request, tmp_path)
