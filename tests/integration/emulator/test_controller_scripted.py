@@ -476,8 +476,8 @@ def test_rayjob_suspend_deletes_the_cluster_and_resume_runs_again(kube: Kube) ->
 def test_deletion_rules_most_destructive_overdue_first(kube: Kube) -> None:
     rules = [
         {"policy": "DeleteWorkers", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 0}},
-        {"policy": "DeleteCluster", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 3}},
-        {"policy": "DeleteSelf", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 5}},
+        {"policy": "DeleteCluster", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 2}},
+        {"policy": "DeleteSelf", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 3}},
         {"policy": "DeleteSelf", "condition": {"jobStatus": "FAILED", "ttlSeconds": 0}},
     ]
     kube.create_job(
@@ -493,9 +493,9 @@ def test_deletion_rules_most_destructive_overdue_first(kube: Kube) -> None:
         what="worker groups suspended",
     )
     assert kube.cluster(cluster) is not None
-    wait_for(lambda: kube.cluster(cluster) is None, what="DeleteCluster after 3s")
+    wait_for(lambda: kube.cluster(cluster) is None, what="DeleteCluster after 2s")
     assert kube.job("rules") is not None
-    wait_for(lambda: kube.job("rules") is None, timeout=10, what="DeleteSelf after 5s")
+    wait_for(lambda: kube.job("rules") is None, timeout=10, what="DeleteSelf after 3s")
 
 
 @pytest.mark.local_kuberay(delete_rayjob_after_job_finishes=True)
