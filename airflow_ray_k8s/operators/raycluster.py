@@ -156,6 +156,10 @@ class RayClusterCreateOperator(BaseOperator):
                 "delete it or choose another name"
             )
         self._created = (namespace, name)
+        # Pushed now, not only with the return value: a teardown reading ``create.output["name"]``
+        # then finds the cluster even when this task fails (or its worker dies) while it waits.
+        context["ti"].xcom_push(key="name", value=name)
+        context["ti"].xcom_push(key="namespace", value=namespace)
         url = jobs.dashboard_url(hook, namespace, name)
         if url:
             context["ti"].xcom_push(key=XCOM_DASHBOARD_URL, value=url)

@@ -120,6 +120,15 @@ def assert_nothing_left(kr: Any, *, within: float = 15.0, allow: tuple[str, ...]
             break
         time.sleep(0.5)
     assert not left, f"objects left behind: {left}"
+    if getattr(kr, "mode", "") == "ray":
+        # No cluster left, so no Ray head may run: wait for the heads of deleted clusters to exit
+        # (SIGTERM to a head takes 2-5 s, more on a busy machine).
+        from airflow_ray_k8s.testing.pytest_plugin import surviving_ray_groups
+
+        deadline = time.monotonic() + 60
+        while (survivors := surviving_ray_groups(kr.workdir)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not survivors, f"Ray processes outlived their clusters: process groups {survivors}"
 
 
 def resume(dag: Any, dr: Any, *, timeout: float = 280) -> Any:
