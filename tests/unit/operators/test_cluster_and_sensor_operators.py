@@ -42,7 +42,7 @@ def test_create_operator_rejects_an_invalid_spec_without_retry() -> None:
         (lambda: RayClusterDeleteOperator(task_id="d", cluster_name="x", deletion_timeout=0), "deletion"),
         (lambda: RayJobSensor(task_id="s", rayjob_name="j", success_statuses=()), "success_statuses"),
         (lambda: RayClusterSensor(task_id="s", cluster_name="c", condition_type=""), "condition_type"),
-        (lambda: RayJobOperator(task_id="j", entrypoint="x", cluster_name="c", on_finish_action="x"), "on_fin"),
+        (lambda: RayJobOperator(task_id="j", entrypoint="x", cluster_name="c", on_finish_action="x"), "on_"),
     ],
 )
 def test_invalid_arguments_fail_at_parse_time(factory: Any, match: str) -> None:
