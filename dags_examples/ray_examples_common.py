@@ -55,12 +55,13 @@ def _pod(container: dict[str, Any], **spec: Any) -> dict[str, Any]:
 
 
 def cpu_cluster(workers: int = 1) -> dict[str, Any]:
-    """A RayCluster spec: a 2-CPU head (which also runs tasks) and ``workers`` 2-CPU workers."""
+    """A RayCluster spec small enough for a laptop's k3s: a head that also runs tasks (2 logical
+    CPUs on 1 CPU: the example programs are tiny) and ``workers`` 1-CPU workers."""
     return {
         "rayVersion": RAY_VERSION,
         "headGroupSpec": {
             "rayStartParams": {"num-cpus": "2"},
-            "template": _pod(_container("ray-head", RAY_IMAGE, "2", "4Gi")),
+            "template": _pod(_container("ray-head", RAY_IMAGE, "1", "3Gi")),
         },
         "workerGroupSpecs": [
             {
@@ -69,7 +70,7 @@ def cpu_cluster(workers: int = 1) -> dict[str, Any]:
                 "minReplicas": workers,
                 "maxReplicas": workers,
                 "rayStartParams": {},
-                "template": _pod(_container("ray-worker", RAY_IMAGE, "2", "4Gi")),
+                "template": _pod(_container("ray-worker", RAY_IMAGE, "1", "3Gi")),
             }
         ],
     }
