@@ -67,6 +67,7 @@ class LocalKubeRay:
     :param watch_queue_limit: events a watcher may lag behind before its stream is closed.
     :param crd_dir: folder of the real KubeRay CRD manifests (default: see ``crds.default_crd_dir``).
     :param start_timeout: seconds to wait for the API (and controller) to start.
+    :param stop_timeout: seconds to wait for the controller to stop its heads and the API to close.
     :param controller_options: passed to the controller's constructor.
     """
 
@@ -83,6 +84,7 @@ class LocalKubeRay:
         watch_queue_limit: int = 10_000,
         crd_dir: Path | None = None,
         start_timeout: float = 60.0,
+        stop_timeout: float = 300.0,
         **controller_options: Any,
     ) -> None:
         if mode not in ("api", "scripted", "ray"):
@@ -97,6 +99,7 @@ class LocalKubeRay:
         self._crd_dir = crd_dir if crd_dir is not None else default_crd_dir()
         self._bookmark_interval = bookmark_interval
         self._start_timeout = start_timeout
+        self._stop_timeout = stop_timeout
         self.controller_options = controller_options
 
         served = CORE_RESOURCES + (KUBERAY_RESOURCES if install_crds else ())
@@ -213,7 +216,7 @@ class LocalKubeRay:
         loop, thread = self._loop, self._thread
         try:
             if loop is not None and loop.is_running():
-                self._submit(self._astop()).result(60)
+                self._submit(self._astop()).result(self._stop_timeout)
         except Exception:
             log.exception("LocalKubeRay did not stop cleanly")
         finally:
