@@ -37,7 +37,8 @@ from airflow_ray_k8s.testing.emulator.patching import JSON_PATCH, MERGE_PATCH, S
 from airflow_ray_k8s.testing.emulator.registry import SELF_SUBJECT_ACCESS_REVIEW, ServedResource
 from airflow_ray_k8s.testing.emulator.selectors import FieldSelector, LabelSelector, SelectorError
 from airflow_ray_k8s.testing.emulator.service_proxy import ServiceProxies, parse_service_ref
-from airflow_ray_k8s.testing.emulator.store import BOOKMARK, ERROR, ObjectStore, Watcher
+from airflow_ray_k8s.testing.emulator.store import ObjectStore
+from airflow_ray_k8s.testing.emulator.watchers import BOOKMARK, ERROR, Watcher
 
 log = logging.getLogger(__name__)
 
