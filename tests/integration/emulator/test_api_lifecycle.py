@@ -228,3 +228,13 @@ def test_system_namespaces_cannot_be_deleted(kube_client: Any) -> None:
     with pytest.raises(ApiException) as err:
         client.CoreV1Api(kube_client).delete_namespace("default")
     assert err.value.status == 403
+
+
+def test_propagation_policy_in_the_delete_options_body(
+    custom: Any, ns: str, kuberay_api: LocalKubeRay
+) -> None:
+    _family(kuberay_api, ns)
+    custom.delete_namespaced_custom_object(
+        GROUP, VERSION, ns, "rayjobs", "job", body=client.V1DeleteOptions(propagation_policy="Orphan")
+    )
+    assert _names(kuberay_api, ns)["rayclusters"] == ["job-abcde"]
