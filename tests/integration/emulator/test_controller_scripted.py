@@ -534,3 +534,13 @@ def test_head_cap_is_reported_on_the_raycluster(local_kuberay: Any) -> None:
     assert (failure["status"], failure["reason"]) == ("True", "FailedCreateHeadPod")
     assert "at most 0 real Ray heads" in failure["message"]
     assert any(e.reason == "FailedToCreateHeadPod" for e in kube.events("capped"))
+
+
+def test_slow_provisioning_delays_the_head(kube: Kube) -> None:
+    kube.create_cluster("slow", copy.deepcopy(CLUSTER_SPEC), {ANN + "provision-delay-seconds": "2"})
+    created = time.monotonic()
+    pending = wait_for(lambda: ((kube.cluster("slow") or {}).get("status") or {}).get("conditions"))
+    provisioned = next(c for c in pending if c["type"] == "RayClusterProvisioned")
+    assert (provisioned["status"], provisioned["reason"]) == ("False", "RayClusterPodsProvisioning")
+    wait_for(lambda: ((kube.cluster("slow") or {}).get("status") or {}).get("state") == "ready", what="ready")
+    assert time.monotonic() - created >= 1.0  # the creationTimestamp has second precision
