@@ -9,7 +9,9 @@ import pytest
 
 from tests.integration.airflow.conftest import assert_nothing_left, dags_module, run, task_instances, xcom
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+# Real Ray heads start in ~5 s on an idle 2-core machine but take a minute when it is busy; a test
+# with two heads then needs more than the suite's default 300 s.
+pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.timeout(600)]
 
 
 def test_setup_teardown_cluster_with_mapped_jobs_and_a_failing_task_leaves_nothing(kuberay: Any) -> None:

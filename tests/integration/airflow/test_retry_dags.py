@@ -30,7 +30,9 @@ from tests.integration.airflow.conftest import (
     xcom,
 )
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+# Real Ray heads start in ~5 s on an idle 2-core machine but take a minute when it is busy; a test
+# with two heads then needs more than the suite's default 300 s.
+pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.timeout(600)]
 
 DAY = datetime(2026, 1, 1, tzinfo=timezone.utc)
 ROOT = DAGS.parents[2]
