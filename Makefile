@@ -21,7 +21,7 @@ env: $(UV)
 	$(UV) sync --locked --quiet
 
 demo: env
-	AIRFLOW_HOME=$(CURDIR)/.airflow $(BIN)/python -m airflow_ray_k8s.demo
+	AIRFLOW_HOME=$(CURDIR)/.airflow $(BIN)/python scripts/demo.py
 
 lint: env
 	$(BIN)/ruff check .
