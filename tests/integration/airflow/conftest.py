@@ -31,8 +31,13 @@ def airflow_db() -> Iterator[None]:
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     sys.path.insert(0, str(DAGS))
+    from airflow import settings
     from airflow.utils import db
 
+    # Read once when airflow.settings is imported, which other tests of the session may have done
+    # before this fixture set the environment: the dags-folder bundle reads this attribute.
+    saved_folder = settings.DAGS_FOLDER
+    settings.DAGS_FOLDER = str(DAGS)
     db.initdb()
     # Import the async Kubernetes client once here: its first import takes seconds, which a
     # trigger would otherwise spend while a 2-second TTL deletes the cluster it must read logs from.
@@ -41,6 +46,7 @@ def airflow_db() -> Iterator[None]:
     try:
         yield
     finally:
+        settings.DAGS_FOLDER = saved_folder
         sys.path.remove(str(DAGS))
         for key, value in saved.items():
             if value is None:
