@@ -69,3 +69,25 @@ def test_a_cluster_that_never_starts_fails_naming_pod_reasons_and_leaves_nothing
     assert "ImagePullBackOff" in message, message
     # The job never ran: the task deleted the RayJob and its cluster (KubeRay's TTL would not).
     assert_nothing_left(local_kuberay, within=5)
+
+
+def test_a_job_failed_before_it_ran_leaves_no_cluster_even_when_kept(
+    local_kuberay_scripted: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    dags = dags_module()
+    dags.FAILURES.clear()
+    dr = run(dags.ray_fails_before_running)
+    assert task_instances(dr)[("never_ran", -1)].state == "failed"
+    (message,) = dags.FAILURES
+    assert "PreRunningDeadlineExceeded" in message
+    assert "No driver log: the job never started on its cluster" in message
+    text = "".join(capfd.readouterr())
+    assert "its job failed before it ran" in text, "the task deleted the cluster itself"
+    assert local_kuberay_scripted.objects("rayclusters") == []
+    (kept,) = local_kuberay_scripted.objects("rayjobs")  # on_finish_action="keep"
+    assert kept["status"]["jobDeploymentStatus"] == "Failed"
+    from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+    from airflow_ray_k8s.resources import RAYJOB
+
+    KubeRayHook().delete(RAYJOB, kept["metadata"]["name"], namespace="default")
+    assert_nothing_left(local_kuberay_scripted)

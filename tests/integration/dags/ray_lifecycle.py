@@ -217,3 +217,18 @@ with _dag("ray_sensors") as ray_sensors:
         deferrable=True,
         timeout=120,
     )
+
+# --- a job KubeRay fails before it ever ran (its cluster escapes KubeRay's deletion rules) ---------------
+with _dag("ray_fails_before_running") as ray_fails_before_running:
+    RayJobOperator(
+        task_id="never_ran",
+        entrypoint="python -c 'print(1)'",
+        ray_cluster_spec=CLUSTER,
+        job_annotations={SCRIPTED + "head-fault": "Unschedulable"},
+        pre_running_deadline_seconds=2,
+        startup_timeout=60,
+        ttl_seconds_after_finished=TTL,
+        on_finish_action="keep",  # even when the RayJob is kept, its cluster must go
+        deferrable=True,
+        on_failure_callback=_record_failure,
+    )
