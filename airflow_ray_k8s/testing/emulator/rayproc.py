@@ -224,8 +224,13 @@ class RayHead:
 
     def spawn(self) -> None:
         """Start ``ray start --head --block`` in a new session (its own process group)."""
-        runtime_root().mkdir(mode=0o700, exist_ok=True)
-        self.temp_dir.mkdir(mode=0o700, exist_ok=True)
+        for _ in range(3):
+            runtime_root().mkdir(mode=0o700, exist_ok=True)
+            try:
+                self.temp_dir.mkdir(mode=0o700, exist_ok=True)
+                break
+            except FileNotFoundError:  # another head's cleanup removed the empty root just now
+                continue
         with open(self.log_path, "wb") as out:
             self.process = subprocess.Popen(
                 self.command(),
@@ -305,34 +310,62 @@ class RayHead:
         return True
 
     async def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM the group, SIGKILL whatever is left after ``grace`` seconds, reap, clean up."""
+        """SIGTERM the group and the jobs' drivers, SIGKILL whatever is left after ``grace`` seconds,
+        reap, clean up."""
         if self.process is None:
             return
+        # Read before the signal: the drivers' own groups (see processes_naming).
+        drivers = self.driver_groups()
         self.signal_group(signal.SIGTERM)
+        for pgid in drivers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         # Polling: a process group's exit has no awaitable notification.
-        while time.monotonic() < deadline and _group_alive(self.pgid):  # noqa: ASYNC110
+        while time.monotonic() < deadline:
+            # Reap the leader: an unreaped zombie leader keeps the group "alive" for killpg(pgid, 0).
+            self.process.poll()
+            if not self.survives():
+                break
             await asyncio.sleep(0.1)
         self.kill_now()
 
+    def driver_groups(self) -> set[int]:
+        """Process groups of this head's processes outside its own group (the jobs' drivers)."""
+        groups: set[int] = set()
+        for pid in processes_naming(str(self.temp_dir)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                groups.add(os.getpgid(pid))
+        groups.discard(self.pgid or -1)
+        return groups
+
+    def survives(self) -> bool:
+        """Whether any process of this head (its group, or a driver elsewhere) is still alive."""
+        return _group_alive(self.pgid) or bool(processes_naming(str(self.temp_dir)))
+
     def kill_now(self) -> None:
-        """Synchronous SIGKILL of the group and reap (atexit, finalizers, crash injection)."""
+        """Synchronous SIGKILL of the group and of the jobs' drivers, and reap (atexit, finalizers,
+        crash injection)."""
         if self.process is None:
             return
         self.signal_group(signal.SIGKILL)
+        _kill_processes_naming(str(self.temp_dir))
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
         _wait_group_gone(self.pgid, timeout=5)
         self.cleanup_files()
 
     def cleanup_files(self) -> None:
-        """Remove the temp dir, log and pgid record once the group is gone."""
-        if self.pgid is not None and _group_alive(self.pgid):
+        """Remove the temp dir, log and pgid record once every process of the head is gone."""
+        if self.pgid is not None and self.survives():
             return
         shutil.rmtree(self.temp_dir, ignore_errors=True)
         for path in (self.pgid_file, self.log_path):
             with contextlib.suppress(OSError):
                 path.unlink()
+        # The shared parent folder goes with its last head (the demo leaves nothing in /tmp).
+        with contextlib.suppress(OSError):
+            runtime_root().rmdir()
 
 
 async def _answers(session: aiohttp.ClientSession, url: str, any_status: bool = False) -> bool:
@@ -359,6 +392,40 @@ def _wait_group_gone(pgid: int | None, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while _group_alive(pgid) and time.monotonic() < deadline:
         # Zombies of the group's children are reaped by init once the leader is gone.
+        time.sleep(0.05)
+
+
+def processes_naming(temp_dir: str) -> list[int]:
+    """Pids of live processes (not this one) whose command line or environment names ``temp_dir``.
+
+    Ray's job supervisor starts each job's driver in a session of its own (``start_new_session``),
+    so the driver is outside the head's process group, and once the supervisor dies it is
+    reparented to init: signalling the group alone leaves it running (measured with Ray 2.60). Its
+    environment still names the head's temp dir, which is unique per head. On a cluster, deleting
+    the head pod kills the driver with it; the emulator must too. Empty where there is no /proc.
+    """
+    needle = temp_dir.encode()
+    me = os.getpid()
+    found: list[int] = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid == me:
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes() or needle in (entry / "environ").read_bytes():
+                found.append(pid)
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
+
+
+def _kill_processes_naming(temp_dir: str, timeout: float = 5.0) -> None:
+    """SIGKILL every process that names ``temp_dir`` and wait until none is left."""
+    deadline = time.monotonic() + timeout
+    while (pids := processes_naming(temp_dir)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
 
 
@@ -406,9 +473,11 @@ def reap_leftovers() -> list[int]:
             continue
         if _pid_alive(owner):
             continue
-        if _group_alive(pgid) and _group_is_ray_head(pgid, temp_dir):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
+        if surviving_pgid(pgid, temp_dir):
+            if _group_alive(pgid) and _group_is_ray_head(pgid, temp_dir):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+            _kill_processes_naming(temp_dir)
             _wait_group_gone(pgid, timeout=5)
             killed.append(pgid)
             log.warning("reaped leftover Ray head process group %s (%s)", pgid, temp_dir)
@@ -418,6 +487,12 @@ def reap_leftovers() -> list[int]:
         with contextlib.suppress(OSError):
             record.with_suffix(".log").unlink()
     return killed
+
+
+def surviving_pgid(pgid: int, temp_dir: str) -> bool:
+    """Whether any process of the Ray head recorded as (``pgid``, ``temp_dir``) is still alive:
+    its process group, or a job's driver outside it (see :func:`processes_naming`)."""
+    return (_group_alive(pgid) and _group_is_ray_head(pgid, temp_dir)) or bool(processes_naming(temp_dir))
 
 
 def _group_is_ray_head(pgid: int, temp_dir: str) -> bool:
@@ -449,8 +524,4 @@ def recorded_groups(workdir: Path) -> list[tuple[int, str]]:
 
 def surviving_groups(workdir: Path) -> list[int]:
     """Recorded head process groups (``<workdir>/ray-pgids``) that still have live processes."""
-    return [
-        pgid
-        for pgid, temp_dir in recorded_groups(workdir)
-        if _group_alive(pgid) and _group_is_ray_head(pgid, temp_dir)
-    ]
+    return [pgid for pgid, temp_dir in recorded_groups(workdir) if surviving_pgid(pgid, temp_dir)]

@@ -11,8 +11,6 @@ process survived.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -21,38 +19,20 @@ from typing import Any
 
 import pytest
 
+from tests.airflow_env import airflow_db_with_dags
+
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Iterator[None]:
     """An initialised metadata DB and the test DAG folder, once per session."""
-    saved = {k: os.environ.get(k) for k in ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES")}
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS)
-    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    sys.path.insert(0, str(DAGS))
-    from airflow import settings
-    from airflow.utils import db
+    with airflow_db_with_dags(DAGS):
+        # Import the async Kubernetes client once here: its first import takes seconds, which a
+        # trigger would otherwise spend while a 2-second TTL deletes the cluster it must read logs from.
+        import kubernetes_asyncio.client  # noqa: F401
 
-    # Read once when airflow.settings is imported, which other tests of the session may have done
-    # before this fixture set the environment: the dags-folder bundle reads this attribute.
-    saved_folder = settings.DAGS_FOLDER
-    settings.DAGS_FOLDER = str(DAGS)
-    db.initdb()
-    # Import the async Kubernetes client once here: its first import takes seconds, which a
-    # trigger would otherwise spend while a 2-second TTL deletes the cluster it must read logs from.
-    import kubernetes_asyncio.client  # noqa: F401
-
-    try:
         yield
-    finally:
-        settings.DAGS_FOLDER = saved_folder
-        sys.path.remove(str(DAGS))
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(

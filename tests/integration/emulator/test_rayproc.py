@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -122,4 +123,48 @@ def test_surviving_groups_reads_the_workdir_record(tmp_path: Path) -> None:
     deadline = time.monotonic() + 5
     while rayproc.surviving_groups(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert rayproc.surviving_groups(tmp_path) == []
+
+
+def test_stop_also_kills_a_jobs_driver_outside_the_heads_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray's job supervisor starts each driver in a session of its own: signalling the head's group
+    alone left it running (seen with Ray 2.60). Only its environment names the head's temp dir."""
+    monkeypatch.setattr(rayproc, "runtime_root", lambda: tmp_path)
+    head = RayHead("ns/c", HeadPorts.allocate(PortAllocator()))
+    head.temp_dir.mkdir()
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    head.process = subprocess.Popen([*sleeper, f"--temp-dir={head.temp_dir}"], start_new_session=True)
+    env = {**os.environ, "RAY_SESSION_DIR": f"{head.temp_dir}/session_latest"}
+    driver = subprocess.Popen(sleeper, start_new_session=True, env=env)
+    try:
+        (tmp_path / "ray-pgids").write_text(f"{head.pgid} {os.getpid()} {head.temp_dir}\n")
+        assert head.driver_groups() == {driver.pid}
+        asyncio.run(head.stop(grace=2))
+        assert driver.wait(timeout=5) is not None
+        assert head.process.poll() is not None
+        assert rayproc.processes_naming(str(head.temp_dir)) == []
+        assert rayproc.surviving_groups(tmp_path) == []
+        assert not head.temp_dir.exists()
+    finally:
+        for proc in (head.process, driver):
+            proc.kill()
+            proc.wait()
+
+
+def test_a_driver_outliving_its_heads_group_counts_as_a_survivor(tmp_path: Path) -> None:
+    temp_dir = tmp_path / "hgone"
+    env = {**os.environ, "RAY_SESSION_DIR": f"{temp_dir}/session_latest"}
+    driver = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True, env=env
+    )
+    try:
+        # The recorded group is long gone (a dead pid); the driver, in its own group, is not.
+        gone = _dead_pid()
+        (tmp_path / "ray-pgids").write_text(f"{gone} {os.getpid()} {temp_dir}\n")
+        assert rayproc.surviving_groups(tmp_path) == [gone]
+    finally:
+        driver.kill()
+        driver.wait()
     assert rayproc.surviving_groups(tmp_path) == []
