@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from airflow_ray_k8s._lifecycle.attach import ANNOTATION_CONSUMED
-from airflow_ray_k8s.naming import HEAD_SERVICE_SUFFIX
-from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB
+from airflow_ray_k8s.naming import ANNOTATION_EXPIRES_AT, HEAD_SERVICE_SUFFIX, LABEL_TASK_KEY
+from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB, Resource
 from airflow_ray_k8s.status import RayJobStatus
 
 
@@ -30,6 +30,65 @@ def create_rayjob(hook: Any, namespace: str, body: Mapping[str, Any]) -> tuple[d
     """Create the RayJob or re-attach to it (409 on a name this task owns): object, created, spec matches."""
     result = hook.create(RAYJOB, body, namespace=namespace)
     return dict(result.object), bool(result.created), bool(result.spec_matches)
+
+
+def unfinished_rayjobs(hook: Any, namespace: str, selector: str) -> list[str]:
+    """Names of the RayJobs matching a label selector that are not terminal yet."""
+    return [
+        RayJobStatus.from_object(obj).name
+        for obj in list_rayjobs(hook, namespace, selector)
+        if not RayJobStatus.from_object(obj).is_terminal
+    ]
+
+
+def is_owned_by(obj: Mapping[str, Any], task_key: str) -> bool:
+    """Whether the object was created by the task instance whose ``task-key`` label is ``task_key``."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return bool(task_key) and labels.get(LABEL_TASK_KEY) == task_key
+
+
+def extend_expiry(
+    hook: Any, namespace: str, obj: Mapping[str, Any], body: Mapping[str, Any], resource: Resource = RAYJOB
+) -> None:
+    """Move ``obj``'s expiry annotation to ``body``'s when that is later (a new try waits for it now).
+
+    One PATCH when a try re-attaches or adopts, never while it waits. RFC 3339 UTC times in the
+    same format compare as text.
+    """
+    new = ((body.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_EXPIRES_AT)
+    meta = obj.get("metadata") or {}
+    old = (meta.get("annotations") or {}).get(ANNOTATION_EXPIRES_AT)
+    if not new or (old and str(old) >= str(new)):
+        return
+    patch = {"metadata": {"annotations": {ANNOTATION_EXPIRES_AT: new}}}
+    hook.patch(resource, str(meta.get("name")), patch, namespace=namespace)
+
+
+#: How long ``execute`` waits for KubeRay to name a new RayJob's cluster before deferring.
+CLUSTER_NAME_WAIT = 3.0
+
+
+def wait_for_cluster_name(hook: Any, namespace: str, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The RayJob once KubeRay has named its cluster (``status.rayClusterName``), or ``obj`` as is.
+
+    KubeRay names an ephemeral cluster on its first reconcile, a moment after the create: waiting
+    that long (by watch, at most :data:`CLUSTER_NAME_WAIT` s) lets the task record the dashboard
+    link before it defers, so the link works while the task is deferred.
+    """
+    from airflow_ray_k8s.exceptions import RayK8sError
+
+    if RayJobStatus.from_object(obj).ray_cluster_name:
+        return obj
+    name = str((obj.get("metadata") or {}).get("name"))
+
+    def named(current: Mapping[str, Any] | None) -> bool:
+        return current is None or bool(RayJobStatus.from_object(current).ray_cluster_name)
+
+    try:
+        found = hook.wait_for(RAYJOB, name, named, namespace=namespace, timeout=CLUSTER_NAME_WAIT)
+    except RayK8sError:  # not named yet (or the watch failed): the link comes with the outcome
+        return obj
+    return found if found is not None else obj
 
 
 def creation_time(obj: Mapping[str, Any]) -> float | None:

@@ -42,6 +42,7 @@ class RayJobWait:
     log_interval: float = 5.0
     startup_deadline: float | None = None
     tail_lines: int = 50
+    wait_for_creation: bool = False
     log: Any = None
     _cursor: LogCursor = field(init=False)
     _next_log_at: float = field(init=False, default=0.0)
@@ -69,6 +70,10 @@ class RayJobWait:
         obj: dict[str, Any] | None = await updates.current()
         first = True
         while True:
+            if obj is None and self.wait_for_creation and first:
+                # A sensor may wait for a RayJob someone has yet to submit (as its poke mode does).
+                obj = await updates.next(timeout=None)
+                continue
             if obj is None:
                 return {
                     "status": "deleted",

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_ray_k8s._lifecycle.context import default_deferrable, expiry_time, identity_from_context
+from airflow_ray_k8s._lifecycle.context import (
+    dagrun_timeout,
+    default_deferrable,
+    defer_timeout,
+    expiry_time,
+    identity_from_context,
+    wait_bound,
+)
 from airflow_ray_k8s.links import XCOM_DASHBOARD_URL, RayDashboardLink
 
 if TYPE_CHECKING:
@@ -37,6 +44,11 @@ class RayClusterCreateOperator(BaseOperator):
     for every try: a retry adopts the cluster an earlier try created. An existing cluster of that name
     with another spec fails the task (it is not this task's cluster to change).
 
+    When the task fails after creating the cluster (it never became ready, the wait failed or timed
+    out, the task was killed), it deletes the cluster itself: a teardown task does not run when its
+    setup failed, and a RayCluster has no TTL. A cluster this task instance did not create (one
+    adopted by a fixed ``cluster_name``) is never deleted by it.
+
     Returns (XCom) ``{"name", "namespace", "dashboard_url", "cluster_selector"}``, also pushed key by
     key (``multiple_outputs``): pass ``create.output["name"]`` as
     :class:`~airflow_ray_k8s.operators.rayjob.RayJobOperator`'s ``cluster_name``, or
@@ -53,7 +65,8 @@ class RayClusterCreateOperator(BaseOperator):
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
     :param startup_timeout: seconds the cluster may take to become ready; then the task fails naming
         the pods' reasons and the Kubernetes events.
-    :param delete_on_startup_failure: delete the cluster this task created when it never became ready.
+    :param delete_on_startup_failure: delete the cluster this task instance created when the task
+        fails before it is ready (default ``True``; ``False`` keeps it for inspection).
     :param name_prefix: readable prefix of the derived name.
     """
 
@@ -123,8 +136,8 @@ class RayClusterCreateOperator(BaseOperator):
                 name=name,
                 namespace=namespace,
                 identity=identity,
-                # A shared cluster lives as long as the DAG run's tasks; a day bounds a forgotten one.
-                expires_at=expiry_time(self.startup_timeout, 24 * 3600),
+                # A shared cluster lives as long as its DAG run: bounded by dagrun_timeout if set.
+                expires_at=expiry_time(self.startup_timeout, wait_bound(dagrun_timeout(context))),
                 spec=load_cluster_spec(self.ray_cluster_spec),
                 labels=self.cluster_labels,
                 annotations=self.cluster_annotations,
@@ -145,35 +158,49 @@ class RayClusterCreateOperator(BaseOperator):
         namespace = jobs.resolve_namespace(hook, self.namespace)
         body = self.build_raycluster(context, namespace)
         name = body["metadata"]["name"]
+        identity, _ = identity_from_context(context)
         result = hook.create(RAYCLUSTER, body, namespace=namespace)
+        owned = result.created or jobs.is_owned_by(result.object, identity.key)
         if result.created:
             self.log.info("Created RayCluster %s/%s", namespace, name)
         elif result.spec_matches:
             self.log.info("RayCluster %s/%s exists with the same spec: adopting it", namespace, name)
+            if owned:  # an earlier try of this task instance made it: this try's wait extends its life
+                jobs.extend_expiry(hook, namespace, result.object, body, RAYCLUSTER)
         else:
             raise AirflowFailException(
                 f"RayCluster {namespace}/{name} exists with a different spec; "
                 "delete it or choose another name"
             )
-        self._created = (namespace, name)
-        # Pushed now, not only with the return value: a teardown reading ``create.output["name"]``
-        # then finds the cluster even when this task fails (or its worker dies) while it waits.
-        context["ti"].xcom_push(key="name", value=name)
-        context["ti"].xcom_push(key="namespace", value=namespace)
-        url = jobs.dashboard_url(hook, namespace, name)
-        if url:
-            context["ti"].xcom_push(key=XCOM_DASHBOARD_URL, value=url)
-        status = RayClusterStatus.from_object(result.object)
-        if not self.wait_until_ready or status.is_ready:
-            return self._xcom(namespace, name, url)
-        trigger = self._trigger(namespace, name, result.object)
+        if owned:
+            self._created = (namespace, name)
+        try:
+            # Pushed now, not only with the return value: a teardown reading ``create.output["name"]``
+            # then finds the cluster even when this task fails (or its worker dies) while it waits.
+            context["ti"].xcom_push(key="name", value=name)
+            context["ti"].xcom_push(key="namespace", value=namespace)
+            url = jobs.dashboard_url(hook, namespace, name)
+            if url:
+                context["ti"].xcom_push(key=XCOM_DASHBOARD_URL, value=url)
+            status = RayClusterStatus.from_object(result.object)
+            if not self.wait_until_ready or status.is_ready:
+                return self._xcom(namespace, name, url)
+            trigger = self._trigger(namespace, name, result.object, owned)
+        except Exception:
+            self._delete_if_owned(hook, namespace, name, owned)
+            raise
         if self.deferrable:
-            self.defer(trigger=trigger, method_name="execute_complete")
+            # TaskDeferred is a BaseException: it passes the cleanup above, as it must.
+            self.defer(
+                trigger=trigger,
+                method_name="execute_complete",
+                timeout=defer_timeout(context, self.execution_timeout),
+            )
         from airflow_ray_k8s._lifecycle.waits import run_inline
 
         return self.execute_complete(context, run_inline(trigger))
 
-    def _trigger(self, namespace: str, name: str, obj: dict[str, Any]) -> Any:
+    def _trigger(self, namespace: str, name: str, obj: dict[str, Any], owned: bool) -> Any:
         from airflow_ray_k8s._lifecycle.jobs import creation_time
         from airflow_ray_k8s.triggers.raycluster import RayClusterTrigger
 
@@ -183,15 +210,36 @@ class RayClusterCreateOperator(BaseOperator):
             kuberay_conn_id=self.kuberay_conn_id,
             wait_for="ready",
             deadline=(creation_time(obj) or time.time()) + self.startup_timeout,
-            delete_on_kill=True,
+            delete_on_kill=owned,
         )
+
+    def _owns(self, hook: Any, namespace: str, name: str, context: Context) -> bool:
+        """Whether the cluster exists and this task instance created it (read after a deferral)."""
+        from airflow_ray_k8s._lifecycle import jobs
+        from airflow_ray_k8s.resources import RAYCLUSTER
+
+        obj = hook.get_or_none(RAYCLUSTER, name, namespace=namespace)
+        identity, _ = identity_from_context(context)
+        return obj is not None and jobs.is_owned_by(obj, identity.key)
+
+    def _delete_if_owned(self, hook: Any, namespace: str, name: str, owned: bool) -> None:
+        """The task fails before the cluster is ready: delete it if it is ours (see the class docs)."""
+        from airflow_ray_k8s.exceptions import RayK8sError
+        from airflow_ray_k8s.resources import RAYCLUSTER
+
+        if not (owned and self.delete_on_startup_failure):
+            return
+        try:
+            if hook.delete(RAYCLUSTER, name, namespace=namespace):
+                self.log.info("Deleted RayCluster %s/%s", namespace, name)
+        except RayK8sError as exc:  # the task's own error matters more; the expiry annotation remains
+            self.log.warning("Could not delete RayCluster %s/%s: %s", namespace, name, exc)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Turn the wait's event into the task's outcome."""
         from airflow_ray_k8s._lifecycle import explain, jobs
         from airflow_ray_k8s.exceptions import RayClusterStartupError, RayK8sError
         from airflow_ray_k8s.hooks.kuberay import KubeRayHook
-        from airflow_ray_k8s.resources import RAYCLUSTER
         from airflow_ray_k8s.status import RayClusterStatus
 
         hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
@@ -199,22 +247,42 @@ class RayClusterCreateOperator(BaseOperator):
         name, namespace = str(event.get("name")), str(event.get("namespace"))
         if kind == "ready":
             return self._xcom(namespace, name, jobs.dashboard_url(hook, namespace, name))
-        if kind in ("startup_timeout", "failed", "missing"):
+        if kind == "missing":
+            raise RayClusterStartupError(
+                f"RayCluster {namespace}/{name} was deleted while the task waited for it to become ready"
+            )
+        if kind in ("startup_timeout", "failed"):
             cluster = RayClusterStatus.from_json(event["cluster"]) if event.get("cluster") else None
             reasons = list(event.get("reasons") or [])
             if event.get("message"):
                 reasons.insert(0, str(event["message"]))
-            if kind == "missing":
-                reasons.insert(0, "the RayCluster was deleted while the task waited for it")
             message = explain.startup_failure(
                 "RayCluster", namespace, name, self.startup_timeout, reasons, cluster=cluster
             )
             self.log.error("%s", message)
-            if self.delete_on_startup_failure and kind != "missing":
-                hook.delete(RAYCLUSTER, name, namespace=namespace)
-                self.log.info("Deleted RayCluster %s/%s", namespace, name)
+            self._delete_if_owned(hook, namespace, name, self._owns(hook, namespace, name, context))
             raise RayClusterStartupError(message)
+        self._delete_if_owned(hook, namespace, name, self._owns(hook, namespace, name, context))
         raise RayK8sError(f"Waiting for RayCluster {namespace}/{name} failed: {event.get('message')}")
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the deferral; when it timed out, delete the cluster if this task made it.
+
+        A deferred wait that reaches ``execution_timeout`` fails the task without ``on_kill``.
+        """
+        from airflow.sdk.exceptions import TaskDeferralTimeout
+
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:
+            from airflow_ray_k8s._lifecycle import jobs
+            from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+
+            hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
+            namespace = jobs.resolve_namespace(hook, self.namespace)
+            name = self.build_raycluster(context, namespace)["metadata"]["name"]
+            self._delete_if_owned(hook, namespace, name, self._owns(hook, namespace, name, context))
+            raise
 
     @staticmethod
     def _xcom(namespace: str, name: str, url: str) -> dict[str, Any]:
@@ -226,7 +294,7 @@ class RayClusterCreateOperator(BaseOperator):
         }
 
     def on_kill(self) -> None:
-        """The task was killed while creating: delete the cluster (a teardown task would too)."""
+        """The task was killed while creating: delete the cluster if this task instance made it."""
         if self._created is None:
             return
         from airflow_ray_k8s.hooks.kuberay import KubeRayHook

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_ray_k8s._lifecycle.context import default_deferrable, expiry_time, identity_from_context
+from airflow_ray_k8s._lifecycle.context import (
+    dagrun_timeout,
+    default_deferrable,
+    defer_timeout,
+    expiry_time,
+    identity_from_context,
+    wait_bound,
+)
 from airflow_ray_k8s.links import XCOM_DASHBOARD_URL, RayDashboardLink
 
 if TYPE_CHECKING:
@@ -244,16 +251,15 @@ class RayJobOperator(BaseOperator):
         attempt = try_number if attempt is None else attempt
         if not self.ephemeral and not str(self.cluster_name or "").strip():
             raise AirflowFailException(f"{self.task_id}: cluster_name rendered empty")
-        budget = [self.startup_timeout, self.active_deadline_seconds, self.ttl_seconds_after_finished]
-        if self.execution_timeout is not None:
-            budget.append(self.execution_timeout.total_seconds())
+        # The longest anything may wait for this RayJob, then the TTL KubeRay keeps it for.
+        bound = wait_bound(self.execution_timeout, self.active_deadline_seconds, dagrun_timeout(context))
         try:
             return rayjob_body(
                 name=identity.resource_name("rayjob", try_number=attempt, prefix=self.name_prefix),
                 namespace=namespace,
                 identity=identity,
                 try_number=attempt,
-                expires_at=expiry_time(*budget),
+                expires_at=expiry_time(bound, self.ttl_seconds_after_finished),
                 spec_fields=self._spec_fields(),
                 labels=self.job_labels,
                 annotations=self.job_annotations,
@@ -297,6 +303,11 @@ class RayJobOperator(BaseOperator):
         else:
             assert decision.existing is not None
             obj = dict(decision.existing)
+            if decision.action == "attach":
+                # This try waits for it now: its expiry must cover this try's wait too.
+                jobs.extend_expiry(hook, namespace, obj, body)
+        if self.ephemeral and decision.action != "adopt":
+            obj = dict(jobs.wait_for_cluster_name(hook, namespace, obj))
         status = RayJobStatus.from_object(obj)
         self._rayjob = (namespace, status.name)
         self._push_dashboard_url(context, hook, status)
@@ -306,7 +317,11 @@ class RayJobOperator(BaseOperator):
             return self._xcom(status)
         trigger = self._trigger(status, obj, try_number)
         if self.deferrable and not status.is_terminal:
-            self.defer(trigger=trigger, method_name="execute_complete")
+            self.defer(
+                trigger=trigger,
+                method_name="execute_complete",
+                timeout=defer_timeout(context, self.execution_timeout),
+            )
         # Not deferrable, or already terminal (checked once before deferring): the same wait, here.
         from airflow_ray_k8s._lifecycle.waits import run_inline
 
@@ -355,7 +370,10 @@ class RayJobOperator(BaseOperator):
             )
             self.log.error("%s", message)
             # The job never ran: delete it and its cluster now (KubeRay's TTL would not).
-            jobs.delete_rayjob_and_cluster(hook, namespace, name, log=self.log)
+            try:
+                jobs.delete_rayjob_and_cluster(hook, namespace, name, log=self.log)
+            except RayK8sError as exc:  # the explanation above is what the user needs; the expiry remains
+                self.log.warning("Could not delete RayJob %s/%s: %s", namespace, name, exc)
             raise RayClusterStartupError(message)
         self._push_dashboard_url(context, hook, status)
         if status.is_success or (self.allow_stopped and status.job_status == JOB_STOPPED):
@@ -417,6 +435,32 @@ class RayJobOperator(BaseOperator):
             url = jobs.dashboard_url(hook, status.namespace, cluster)
             if url:
                 context["ti"].xcom_push(key=XCOM_DASHBOARD_URL, value=url)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the deferral; when it timed out, delete what this task instance left running.
+
+        A deferred wait that reaches ``execution_timeout`` fails the task without ``on_kill``
+        (Airflow cancels the trigger as it would on a restart), so the cleanup a non-deferrable
+        timeout gets from ``on_kill`` happens here.
+        """
+        from airflow.sdk.exceptions import TaskDeferralTimeout
+
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:
+            self._delete_unfinished(context)
+            raise
+
+    def _delete_unfinished(self, context: Context) -> None:
+        from airflow_ray_k8s._lifecycle import jobs
+        from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+
+        hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
+        namespace = jobs.resolve_namespace(hook, self.namespace)
+        identity, _ = identity_from_context(context)
+        for name in jobs.unfinished_rayjobs(hook, namespace, identity.selector()):
+            self.log.info("Deferral timed out: deleting RayJob %s/%s", namespace, name)
+            jobs.delete_rayjob_and_cluster(hook, namespace, name, log=self.log)
 
     def on_kill(self) -> None:
         """The task was killed on its worker: delete the RayJob (and its ephemeral cluster)."""

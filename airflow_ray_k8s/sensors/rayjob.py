@@ -102,6 +102,7 @@ class RayJobSensor(BaseSensorOperator):
                 kuberay_conn_id=self.kuberay_conn_id,
                 get_logs=False,
                 delete_on_kill=False,
+                wait_for_creation=True,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),

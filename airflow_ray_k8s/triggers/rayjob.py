@@ -41,6 +41,8 @@ class RayJobTrigger(BaseTrigger):
     :param tail_lines: driver-log lines kept for the event.
     :param delete_on_kill: delete the RayJob (and its cluster, when it created one) when a user
         kills the deferred task. A triggerer restart never deletes anything.
+    :param wait_for_creation: a RayJob that does not exist yet is waited for (a sensor's wait)
+        instead of reported ``"deleted"``; once it existed, its disappearance is reported.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class RayJobTrigger(BaseTrigger):
         startup_deadline: float | None = None,
         tail_lines: int = 50,
         delete_on_kill: bool = False,
+        wait_for_creation: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.name = name
@@ -68,6 +71,7 @@ class RayJobTrigger(BaseTrigger):
         self.startup_deadline = startup_deadline
         self.tail_lines = tail_lines
         self.delete_on_kill = delete_on_kill
+        self.wait_for_creation = wait_for_creation
         self._fired = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -85,6 +89,7 @@ class RayJobTrigger(BaseTrigger):
                 "startup_deadline": self.startup_deadline,
                 "tail_lines": self.tail_lines,
                 "delete_on_kill": self.delete_on_kill,
+                "wait_for_creation": self.wait_for_creation,
             },
         )
 
@@ -102,6 +107,7 @@ class RayJobTrigger(BaseTrigger):
             log_interval=self.log_interval,
             startup_deadline=self.startup_deadline,
             tail_lines=self.tail_lines,
+            wait_for_creation=self.wait_for_creation,
             log=self.log,
         )
         payload = await wait.run()

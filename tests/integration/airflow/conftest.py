@@ -158,18 +158,61 @@ def resume(dag: Any, dr: Any, *, timeout: float = 280) -> Any:
     return finished
 
 
-def clear(dr: Any, task_id: str) -> None:
-    """What a user's "Clear" on a finished task instance does (``clear_task_instances``)."""
-    from airflow.models.taskinstance import TaskInstance, clear_task_instances
-    from airflow.utils.session import create_session
+def _task_instance_rows(session: Any, dr: Any, task_id: str) -> list[Any]:
+    """The DB rows of a task's instances in a DAG run (one per map index)."""
+    from airflow.models.taskinstance import TaskInstance
     from sqlalchemy import select
 
+    query = select(TaskInstance).where(
+        TaskInstance.dag_id == dr.dag_id, TaskInstance.run_id == dr.run_id, TaskInstance.task_id == task_id
+    )
+    return list(session.scalars(query).all())
+
+
+def clear(dr: Any, task_id: str) -> None:
+    """What a user's "Clear" on a finished task instance does (``clear_task_instances``)."""
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.utils.session import create_session
+
     with create_session() as session:
-        tis = session.scalars(
-            select(TaskInstance).where(
-                TaskInstance.dag_id == dr.dag_id,
-                TaskInstance.run_id == dr.run_id,
-                TaskInstance.task_id == task_id,
-            )
-        ).all()
-        clear_task_instances(list(tis), session)
+        clear_task_instances(_task_instance_rows(session, dr, task_id), session)
+
+
+def run_task_once(dag: Any, dr: Any, task_id: str, *, run_triggerer: bool = False) -> Any:
+    """Run one task instance of a DAG run once, as a worker would; without the inline triggerer a
+    deferring task stays DEFERRED. Returns its fresh task instance.
+
+    The task must be runnable (e.g. cleared, or scheduled by the test); a cleared one gets its next
+    try number as the scheduler gives it.
+    """
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    with create_session() as session:
+        (ti,) = _task_instance_rows(session, dr, task_id)
+        if ti.state is None:
+            ti.try_number += 1
+        ti.state = TaskInstanceState.SCHEDULED
+        session.commit()
+        _run_task(ti=ti, task=dag.task_dict[task_id], run_triggerer=run_triggerer)
+    with create_session() as session:
+        fresh = session.get(TaskInstance, ti.id)
+        session.expunge(fresh)
+        return fresh
+
+
+def time_out_the_deferral(ti: Any) -> None:
+    """What the scheduler's ``check_trigger_timeouts`` does to a deferred task whose timeout passed."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    with create_session() as session:
+        row = session.get(TaskInstance, ti.id)
+        row.state = TaskInstanceState.SCHEDULED
+        row.next_method = "__fail__"
+        row.next_kwargs = {"error": "Trigger timeout"}
+        row.trigger_id = None
+        session.commit()

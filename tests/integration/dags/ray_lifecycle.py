@@ -42,7 +42,7 @@ FAST = {"log_interval": 0.5, "startup_timeout": 200, "ttl_seconds_after_finished
 SCRIPTED = "emulator.airflow-ray-k8s.io/"
 
 
-def scripted(outcome: str = "SUCCEEDED", seconds: float = 1.0) -> dict[str, str]:
+def scripted(outcome: str = "SUCCEEDED", seconds: float | str = 1.0) -> dict[str, str]:
     """What the scripted mode makes of a job (the real entrypoint does the same)."""
     return {SCRIPTED + "outcome": outcome, SCRIPTED + "duration-seconds": str(seconds)}
 
@@ -232,3 +232,38 @@ with _dag("ray_fails_before_running") as ray_fails_before_running:
         deferrable=True,
         on_failure_callback=_record_failure,
     )
+
+# --- a setup that fails: its teardown never runs, so the create task deletes its own cluster ------------
+with _dag("ray_setup_fails") as ray_setup_fails:
+    failing_create = RayClusterCreateOperator(
+        task_id="create_cluster",
+        ray_cluster_spec=CLUSTER,
+        cluster_annotations={SCRIPTED + "head-fault": "ImagePullBackOff"},
+        startup_timeout=3,
+        deferrable=True,
+        on_failure_callback=_record_failure,
+    )
+    unreached = RayJobOperator(
+        task_id="job", entrypoint="python -c 'print(1)'", cluster_name=failing_create.output["name"]
+    )
+    failing_delete = RayClusterDeleteOperator(
+        task_id="delete_cluster", cluster_name=failing_create.output["name"]
+    )
+    failing_create >> unreached >> failing_delete.as_teardown(setups=failing_create)
+
+# --- a deferred wait that reaches execution_timeout: what it submitted is deleted -----------------------
+with _dag("ray_deferral_timeout") as ray_deferral_timeout:
+    RayJobOperator(
+        task_id="slow",
+        # Try 1 is quick (it only makes the DAG run exist); try 2 outlives the deferral's timeout.
+        entrypoint='python -c "import time; time.sleep({{ 1 if ti.try_number == 1 else 120 }})"',
+        ray_cluster_spec=CLUSTER,
+        job_annotations=scripted(seconds="{{ 0.5 if ti.try_number == 1 else 120 }}"),
+        deferrable=True,
+        execution_timeout=timedelta(seconds=90),
+        **FAST,
+    )
+
+# --- a deferrable sensor on a RayJob that someone submits only later --------------------------------------
+with _dag("ray_sensor_waits_for_creation") as ray_sensor_waits_for_creation:
+    RayJobSensor(task_id="job_done", rayjob_name="external-later", deferrable=True, timeout=120)

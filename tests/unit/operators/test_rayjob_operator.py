@@ -99,6 +99,33 @@ def test_the_object_carries_identity_labels_and_an_expiry() -> None:
     assert meta["annotations"][naming.ANNOTATION_RUN_ID] == FakeTI.run_id
 
 
+def _expires_in(body: dict[str, Any]) -> float:
+    """Seconds from now to the body's expiry annotation."""
+    from datetime import datetime, timezone
+
+    at = naming.parse_expiry(body["metadata"]["annotations"][naming.ANNOTATION_EXPIRES_AT])
+    assert at is not None
+    return (at - datetime.now(timezone.utc)).total_seconds()
+
+
+def test_the_expiry_outlasts_every_wait_the_task_can_make() -> None:
+    from datetime import timedelta
+
+    hour, day = 3600.0, 86400.0
+    # Nothing bounds the wait: a week (a long training job is never an orphan), plus TTL and grace.
+    unbounded = _expires_in(op(ttl_seconds_after_finished=60).build_rayjob(ctx(), "ray"))
+    assert 7 * day + 60 + hour - 5 <= unbounded <= 7 * day + 60 + hour + 5
+    # The tightest of execution_timeout, activeDeadlineSeconds and the DAG's dagrun_timeout bounds it.
+    bounded = op(execution_timeout=timedelta(hours=5), active_deadline_seconds=2 * 3600)
+    assert abs(_expires_in(bounded.build_rayjob(ctx(), "ray")) - (2 * hour + 300 + hour)) < 5
+
+    class Dag:
+        dagrun_timeout = timedelta(minutes=30)
+
+    by_dag = op(ttl_seconds_after_finished=0).build_rayjob({**ctx(), "dag": Dag()}, "ray")
+    assert abs(_expires_in(by_dag) - (1800 + hour)) < 5
+
+
 def test_names_are_distinct_per_run_map_index_and_try_and_stable() -> None:
     operator = op()
     names = {

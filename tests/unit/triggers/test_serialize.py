@@ -23,6 +23,7 @@ RAYJOB_KWARGS: dict[str, Any] = {
     "startup_deadline": 1_800_000_000.5,
     "tail_lines": 30,
     "delete_on_kill": True,
+    "wait_for_creation": True,
 }
 
 RAYCLUSTER_KWARGS: dict[str, Any] = {
@@ -59,6 +60,7 @@ def test_rayjob_defaults_serialize_completely() -> None:
     _, stored = RayJobTrigger(name="j", namespace="ray").serialize()
     assert set(stored) == set(RAYJOB_KWARGS)
     assert stored["delete_on_kill"] is False  # a sensor's wait never deletes what it watches
+    assert stored["wait_for_creation"] is False  # an operator's own RayJob gone is an error
 
 
 def test_raycluster_trigger_rejects_a_condition_wait_without_type() -> None:
