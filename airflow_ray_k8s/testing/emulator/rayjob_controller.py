@@ -565,7 +565,9 @@ class RayJobController:
         due = end + int(spec.get("ttlSecondsAfterFinished") or 0)
         if time.time() < due:
             return due - time.time()
-        self._execute(key, job, status, policy)
+        # Cluster changes requeue the RayJob: act (and record the event) once, not on every pass.
+        if not self._policy_done(key, status, str(policy)):
+            self._execute(key, job, status, str(policy))
         return None
 
     def _deletion_rules(

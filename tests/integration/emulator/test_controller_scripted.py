@@ -4,7 +4,6 @@ deadlines, retries, suspend, finalizer, faults."""
 
 from __future__ import annotations
 
-import calendar
 import copy
 import re
 import time
@@ -15,26 +14,15 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from tests.integration.emulator.deletion_timing import GoneClock, assert_deleted_within
+from tests.integration.emulator.invalid_rayjobs import INVALID_RAYJOBS, cluster_spec, rayjob_spec
+
 GROUP, VERSION, NS = "ray.io", "v1", "default"
 ANN = "emulator.airflow-ray-k8s.io/"
 
-HEAD = {
-    "rayStartParams": {},
-    "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.60.0"}]}},
-}
-CLUSTER_SPEC = {
-    "rayVersion": "2.60.0",
-    "headGroupSpec": HEAD,
-    "workerGroupSpecs": [
-        {
-            "groupName": "small",
-            "replicas": 1,
-            "minReplicas": 0,
-            "maxReplicas": 2,
-            "template": {"spec": {"containers": [{"name": "ray-worker", "image": "rayproject/ray:2.60.0"}]}},
-        }
-    ],
-}
+CLUSTER_SPEC = cluster_spec()
+job_spec = rayjob_spec
+"""A valid RayJob spec with its own cluster (HTTPMode), with overrides."""
 
 
 class Kube:
@@ -121,16 +109,6 @@ def wait_deployment(kube: Kube, name: str, *states: str, timeout: float = 20.0) 
     )
 
 
-def job_spec(**overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "entrypoint": "python -c 'print(42)'",
-        "submissionMode": "HTTPMode",
-        "rayClusterSpec": copy.deepcopy(CLUSTER_SPEC),
-    }
-    spec.update(overrides)
-    return spec
-
-
 @pytest.fixture
 def kube(local_kuberay_scripted: Any) -> Kube:
     return Kube(local_kuberay_scripted)
@@ -146,6 +124,7 @@ def test_rayjob_succeeds_and_its_cluster_is_deleted_ttl_after_end_time(
     )
     running = wait_deployment(kube, "ok", "Running")
     cluster_name = running["rayClusterName"]
+    gone = GoneClock(kube.custom, NS, cluster_name, timeout=15)
     assert re.fullmatch(r"ok-[a-z0-9]{5}", cluster_name)
     assert re.fullmatch(r"ok-[a-z0-9]{5}", running["jobId"])
     cluster = kube.cluster(cluster_name)
@@ -170,10 +149,8 @@ def test_rayjob_succeeds_and_its_cluster_is_deleted_ttl_after_end_time(
     assert done["startTime"]
     # Still there right after the end: the TTL counts from endTime.
     assert kube.cluster(cluster_name) is not None
-    wait_for(lambda: kube.cluster(cluster_name) is None, 10, "the cluster to be deleted after its TTL")
-    deleted_at = time.time()
-    end = calendar.timegm(time.strptime(done["endTime"], "%Y-%m-%dT%H:%M:%SZ"))
-    assert deleted_at >= end + 2
+    # Deleted at endTime + ttl, not before and not much after (scripted: no Ray process to wait for).
+    assert_deleted_within(gone.wait(), done["endTime"], ttl=2, bound=1.5)
     assert kube.core.list_namespaced_pod(NS, label_selector=f"ray.io/cluster={cluster_name}").items == []
     # The RayJob itself stays (DELETE_RAYJOB_CR_AFTER_JOB_FINISHES is off).
     assert kube.job("ok") is not None
@@ -283,86 +260,23 @@ def test_image_pull_backoff_head_pod(kube: Kube) -> None:
     assert cluster.get("state") != "ready"
 
 
-INVALID_SPECS: list[tuple[str, dict[str, Any], str]] = [
-    ("ttl-without-shutdown", job_spec(ttlSecondsAfterFinished=10), "cannot have TTLSecondsAfterFinished"),
-    (
-        "rules-and-shutdown",
-        job_spec(
-            shutdownAfterJobFinishes=True,
-            deletionStrategy={
-                "deletionRules": [{"policy": "DeleteCluster", "condition": {"jobStatus": "SUCCEEDED"}}]
-            },
-        ),
-        "mutually exclusive",
-    ),
-    (
-        "ttl-order",
-        job_spec(
-            deletionStrategy={
-                "deletionRules": [
-                    {"policy": "DeleteCluster", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 10}},
-                    {"policy": "DeleteWorkers", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 20}},
-                ]
-            }
-        ),
-        "DeleteCluster TTL (10) must be >= DeleteWorkers TTL (20)",
-    ),
-    ("suspend-without-shutdown", job_spec(suspend=True), "not allowed to be suspended"),
-    (
-        "suspend-with-selector",
-        {
-            "entrypoint": "x",
-            "suspend": True,
-            "shutdownAfterJobFinishes": True,
-            "clusterSelector": {"ray.io/cluster": "c"},
-        },
-        "doesn't support the suspend operation",
-    ),
-    ("no-cluster", {"entrypoint": "x"}, "one of RayClusterSpec or ClusterSelector must be set"),
-    ("selector-without-key", {"entrypoint": "x", "clusterSelector": {"app": "c"}}, "should not be empty"),
-    (
-        "selector-sidecar",
-        {"entrypoint": "x", "submissionMode": "SidecarMode", "clusterSelector": {"ray.io/cluster": "c"}},
-        "not supported in SidecarMode",
-    ),
-    (
-        "selector-backoff",
-        {"entrypoint": "x", "backoffLimit": 1, "clusterSelector": {"ray.io/cluster": "c"}},
-        "BackoffLimit is incompatible with ClusterSelector",
-    ),
-    ("interactive-backoff", job_spec(submissionMode="InteractiveMode", backoffLimit=1), "InteractiveMode"),
-    (
-        "sidecar-template",
-        job_spec(submissionMode="SidecarMode", submitterPodTemplate={}),
-        "SubmitterPodTemplate",
-    ),
-    (
-        "sidecar-config",
-        job_spec(submissionMode="SidecarMode", submitterConfig={"backoffLimit": 1}),
-        "SubmitterConfig",
-    ),
-    ("bad-runtime-env", job_spec(runtimeEnvYAML="pip: [unclosed"), "RuntimeEnvYAML"),
-    ("bad-deadline", job_spec(activeDeadlineSeconds=0), "activeDeadlineSeconds must be a positive integer"),
-    (
-        "no-head-container",
-        job_spec(rayClusterSpec={"headGroupSpec": {"template": {"spec": {"containers": []}}}}),
-        "at least one container",
-    ),
-    ("a" * 48, job_spec(), "no more than 47 characters"),
-]
-
-
 def test_each_validation_rule_ends_validation_failed_for_good(kube: Kube) -> None:
-    for name, spec, _ in INVALID_SPECS:
-        kube.create_job(name, spec)
-    for name, _, expected in INVALID_SPECS:
+    """Every RayJob rule of the controller (the table shared with test_controller_validation.py),
+    through the official client: the API server accepts the object, the operator rejects it."""
+    for case in INVALID_RAYJOBS:
+        kube.create_job(case.name, case.spec, case.annotations)
+    for case in INVALID_RAYJOBS:
         status = wait_deployment(
-            kube, name, "ValidationFailed", "Initializing", "Running", "Complete", "Failed"
+            kube, case.name, "ValidationFailed", "Initializing", "Running", "Complete", "Failed"
         )
-        assert status["jobDeploymentStatus"] == "ValidationFailed", (name, status)
+        assert status["jobDeploymentStatus"] == "ValidationFailed", (case.name, status)
         assert status["reason"] == "ValidationFailed"
-        assert expected in status["message"], (name, status["message"])
-        assert kube.cluster(status.get("rayClusterName") or "none") is None
+        assert case.expected in status["message"], (case.name, status["message"])
+        assert not status.get("rayClusterName"), (case.name, status)
+    created = kube.custom.list_namespaced_custom_object(
+        GROUP, VERSION, NS, "rayclusters", label_selector="ray.io/originated-from-crd=RayJob"
+    )["items"]
+    assert created == []
     # Fixing the spec does not leave ValidationFailed (KubeRay never leaves it).
     kube.patch_job("ttl-without-shutdown", {"spec": {"ttlSecondsAfterFinished": 0}})
     time.sleep(0.5)
@@ -544,3 +458,160 @@ def test_slow_provisioning_delays_the_head(kube: Kube) -> None:
     assert (provisioned["status"], provisioned["reason"]) == ("False", "RayClusterPodsProvisioning")
     wait_for(lambda: ((kube.cluster("slow") or {}).get("status") or {}).get("state") == "ready", what="ready")
     assert time.monotonic() - created >= 1.0  # the creationTimestamp has second precision
+
+
+def test_waiting_outside_interactive_mode_ends_validation_failed(kube: Kube) -> None:
+    """``ValidateRayJobStatus``: only InteractiveMode may wait. The status subresource is the one
+    way to get there through the client; a head that never schedules keeps the RayJob still."""
+    kube.create_job("waits", job_spec(), {ANN + "head-fault": "Unschedulable"})
+    wait_deployment(kube, "waits", "Initializing")
+    kube.custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, NS, "rayjobs", "waits", {"status": {"jobDeploymentStatus": "Waiting"}}
+    )
+    status = wait_deployment(kube, "waits", "ValidationFailed", timeout=10)
+    assert status["reason"] == "ValidationFailed"
+    assert "cannot be `Waiting` when SubmissionMode is not InteractiveMode" in status["message"]
+
+
+def legacy(on_success: str, on_failure: str) -> dict[str, Any]:
+    return {"onSuccess": {"policy": on_success}, "onFailure": {"policy": on_failure}}
+
+
+def worker_groups_suspended(kube: Kube, cluster: str) -> bool:
+    groups = ((kube.cluster(cluster) or {}).get("spec") or {}).get("workerGroupSpecs") or []
+    return bool(groups) and all(g.get("suspend") for g in groups)
+
+
+def test_legacy_deletion_strategy_picks_the_policy_by_job_status(kube: Kube) -> None:
+    """Legacy ``onSuccess`` / ``onFailure``: the policy of the job's end runs at endTime + ttl, and
+    instead of (not besides) shutdownAfterJobFinishes."""
+    fast = {ANN + "duration-seconds": "0.2"}
+    failing = {**fast, ANN + "outcome": "FAILED"}
+    delete_on_end = job_spec(
+        shutdownAfterJobFinishes=True,
+        ttlSecondsAfterFinished=2,
+        deletionStrategy=legacy("DeleteCluster", "DeleteSelf"),
+    )
+    kube.create_job("legacy-ok", delete_on_end, fast)
+    kube.create_job("legacy-bad", delete_on_end, failing)
+    # DeleteWorkers wins over shutdownAfterJobFinishes: the cluster stays, its workers go.
+    kube.create_job(
+        "legacy-workers",
+        job_spec(shutdownAfterJobFinishes=True, deletionStrategy=legacy("DeleteWorkers", "DeleteCluster")),
+        fast,
+    )
+    # A failed job runs onFailure's policy (DeleteNone), not onSuccess's.
+    kube.create_job("legacy-none", job_spec(deletionStrategy=legacy("DeleteCluster", "DeleteNone")), failing)
+
+    ok_cluster = wait_deployment(kube, "legacy-ok", "Running")["rayClusterName"]
+    ok_gone = GoneClock(kube.custom, NS, ok_cluster, timeout=15)
+    bad_cluster = wait_deployment(kube, "legacy-bad", "Running")["rayClusterName"]
+    bad_gone = GoneClock(kube.custom, NS, "legacy-bad", timeout=15, plural="rayjobs")
+
+    ok = wait_deployment(kube, "legacy-ok", "Complete", "Failed")
+    assert (ok["jobDeploymentStatus"], ok["jobStatus"]) == ("Complete", "SUCCEEDED")
+    bad = wait_deployment(kube, "legacy-bad", "Complete", "Failed")
+    assert (bad["jobDeploymentStatus"], bad["jobStatus"]) == ("Failed", "FAILED")
+    # onSuccess: DeleteCluster -> the cluster goes at endTime + ttl, the RayJob stays.
+    assert_deleted_within(ok_gone.wait(), ok["endTime"], ttl=2, bound=1.5)
+    assert kube.job("legacy-ok") is not None
+    # onFailure: DeleteSelf -> the RayJob goes at endTime + ttl, and its cluster with it.
+    assert_deleted_within(bad_gone.wait(), bad["endTime"], ttl=2, bound=1.5)
+    wait_for(lambda: kube.cluster(bad_cluster) is None, 5, "the owned cluster to follow its RayJob")
+
+    workers = wait_deployment(kube, "legacy-workers", "Complete")
+    wait_for(lambda: worker_groups_suspended(kube, workers["rayClusterName"]), 5, "workers suspended")
+    none = wait_deployment(kube, "legacy-none", "Failed")
+    assert none["jobStatus"] == "FAILED"
+    time.sleep(1.0)
+    assert kube.cluster(workers["rayClusterName"]) is not None
+    assert kube.cluster(none["rayClusterName"]) is not None
+    assert not worker_groups_suspended(kube, none["rayClusterName"])
+    assert kube.job("legacy-workers") is not None
+    assert kube.job("legacy-none") is not None
+    # The policy acts once, although every change of the cluster requeues its RayJob.
+    assert [e.reason for e in kube.events("legacy-workers")].count("UpdatedRayCluster") == 1
+
+
+def test_deletion_rule_on_job_deployment_status_failed(kube: Kube) -> None:
+    """``condition.jobDeploymentStatus: Failed`` catches the failures whose jobStatus is not FAILED
+    (a deadline mid-run, a cluster that never came up), which jobStatus rules let escape."""
+    rules = {
+        "deletionRules": [
+            {"policy": "DeleteCluster", "condition": {"jobDeploymentStatus": "Failed", "ttlSeconds": 1}},
+            {"policy": "DeleteSelf", "condition": {"jobStatus": "FAILED", "ttlSeconds": 0}},
+        ]
+    }
+    kube.create_job(
+        "deadline-rules",
+        job_spec(deletionStrategy=rules, activeDeadlineSeconds=1),
+        {ANN + "duration-seconds": "60"},
+    )
+    kube.create_job(
+        "stuck-rules",
+        job_spec(deletionStrategy=rules, preRunningDeadlineSeconds=1),
+        {ANN + "head-fault": "Unschedulable"},
+    )
+    kube.create_job(
+        "app-failed-rules",
+        job_spec(deletionStrategy=rules),
+        {ANN + "duration-seconds": "0.2", ANN + "outcome": "FAILED"},
+    )
+    kube.create_job("complete-rules", job_spec(deletionStrategy=rules), {ANN + "duration-seconds": "0.2"})
+    clocks = {}
+    for name in ("deadline-rules", "stuck-rules"):
+        cluster = wait_for(lambda n=name: status_of(kube, n).get("rayClusterName"), what=f"{name}'s cluster")
+        wait_for(lambda c=cluster: kube.cluster(c), what=f"{cluster} created")
+        clocks[name] = (cluster, GoneClock(kube.custom, NS, cluster, timeout=15))
+    app_failed_job = GoneClock(kube.custom, NS, "app-failed-rules", timeout=15, plural="rayjobs")
+
+    for name, reason, job_status in (
+        ("deadline-rules", "DeadlineExceeded", "RUNNING"),
+        ("stuck-rules", "PreRunningDeadlineExceeded", ""),
+    ):
+        done = wait_deployment(kube, name, "Failed", "Complete", timeout=10)
+        assert (done["jobDeploymentStatus"], done["reason"], done["jobStatus"]) == (
+            "Failed",
+            reason,
+            job_status,
+        )
+        cluster, clock = clocks[name]
+        assert_deleted_within(clock.wait(), done["endTime"], ttl=1, bound=1.5)
+        # The jobStatus FAILED rule does not match: the RayJob stays.
+        assert kube.job(name) is not None
+
+    # An application failure matches both rules; the most destructive (DeleteSelf, ttl 0) runs.
+    app_failed_job.wait()
+    complete = wait_deployment(kube, "complete-rules", "Complete")
+    time.sleep(1.5)
+    assert kube.cluster(complete["rayClusterName"]) is not None  # no rule matches a success
+    assert kube.job("complete-rules") is not None
+
+
+def test_cluster_selector_wins_over_ray_cluster_spec(kube: Kube) -> None:
+    """Both set: the selected cluster is used, none is created, and nothing is deleted even with
+    shutdownAfterJobFinishes."""
+    kube.create_cluster("picked", copy.deepcopy(CLUSTER_SPEC))
+    wait_for(lambda: ((kube.cluster("picked") or {}).get("status") or {}).get("state") == "ready")
+    kube.create_job(
+        "both",
+        job_spec(
+            clusterSelector={"ray.io/cluster": "picked"},
+            shutdownAfterJobFinishes=True,
+            ttlSecondsAfterFinished=0,
+        ),
+        {ANN + "duration-seconds": "0.2"},
+    )
+    done = wait_deployment(kube, "both", "Complete", "Failed")
+    assert (done["jobDeploymentStatus"], done["jobStatus"]) == ("Complete", "SUCCEEDED")
+    assert done["rayClusterName"] == "picked"
+    assert done["dashboardURL"] == f"picked-head-svc.{NS}.svc.cluster.local:8265"
+    assert "SUCCEEDED" in kube.proxy_get("picked-head-svc", f"api/jobs/{done['jobId']}")
+    time.sleep(1.0)
+    clusters = kube.custom.list_namespaced_custom_object(GROUP, VERSION, NS, "rayclusters")["items"]
+    assert [c["metadata"]["name"] for c in clusters] == ["picked"]
+    picked = clusters[0]
+    assert not picked["metadata"].get("ownerReferences")
+    assert not picked["metadata"].get("deletionTimestamp")
+    assert picked["status"]["state"] == "ready"
+    assert not [e for e in kube.events("both") if e.reason in ("CreatedRayCluster", "DeletedRayCluster")]

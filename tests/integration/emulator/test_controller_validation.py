@@ -1,5 +1,6 @@
-"""The emulated operator's validation rules as pure functions (the end-to-end ValidationFailed
-path is in test_controller_scripted.py); messages follow KubeRay's ``validation.go``."""
+"""The emulated operator's validation rules as pure functions; messages follow KubeRay's
+``validation.go``. The table of invalid RayJobs (invalid_rayjobs.py) also drives the end-to-end
+ValidationFailed test in test_controller_scripted.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from typing import Any
 import pytest
 
 from airflow_ray_k8s.testing.emulator.validation import validate_raycluster, validate_rayjob
+from tests.integration.emulator.invalid_rayjobs import (
+    AUTOSCALING,
+    INVALID_RAYJOBS,
+    rayjob_spec,
+    selector_spec,
+)
 
 CONTAINER = {"name": "ray-head", "image": "rayproject/ray:2.60.0"}
 CLUSTER = {"headGroupSpec": {"rayStartParams": {}, "template": {"spec": {"containers": [CONTAINER]}}}}
@@ -18,12 +25,6 @@ def rayjob(name: str = "job", annotations: dict[str, str] | None = None, **spec:
     body: dict[str, Any] = {"entrypoint": "python x.py", "rayClusterSpec": copy.deepcopy(CLUSTER)}
     body.update(spec)
     return {"metadata": {"name": name, "annotations": annotations or {}}, "spec": body}
-
-
-def with_head(**changes: Any) -> dict[str, Any]:
-    cluster = copy.deepcopy(CLUSTER)
-    cluster["headGroupSpec"].update(changes)
-    return cluster
 
 
 def test_a_plain_rayjob_is_valid() -> None:
@@ -40,108 +41,26 @@ def test_a_plain_rayjob_is_valid() -> None:
     assert validate_rayjob(rayjob(deletionStrategy={"deletionRules": rules})) is None
 
 
+# Rules the API server enforces before KubeRay sees the object: only reachable as pure functions.
+API_SERVER_REJECTS = [pytest.param(rayjob(name="Bad_Name"), "valid DNS1035 label", id="Bad_Name")]
+
+
 @pytest.mark.parametrize(
     ("job", "expected"),
-    [
-        (rayjob(name="Bad_Name"), "valid DNS1035 label"),
-        (rayjob(ttlSecondsAfterFinished=-1, shutdownAfterJobFinishes=True), "non-negative"),
-        (rayjob(deletionStrategy={}), "requires either BOTH onSuccess and onFailure"),
-        (rayjob(deletionStrategy={"onSuccess": {"policy": "DeleteCluster"}}), "must be set"),
-        (
-            rayjob(
-                shutdownAfterJobFinishes=True,
-                deletionStrategy={
-                    "onSuccess": {"policy": "DeleteNone"},
-                    "onFailure": {"policy": "DeleteCluster"},
-                },
-            ),
-            "deletion policy is 'DeleteNone'",
-        ),
-        (
-            rayjob(
-                deletionStrategy={
-                    "onSuccess": {"policy": "DeleteCluster"},
-                    "onFailure": {"policy": "DeleteCluster"},
-                    "deletionRules": [{"policy": "DeleteSelf", "condition": {"jobStatus": "FAILED"}}],
-                }
-            ),
-            "Cannot use both legacy",
-        ),
-        (
-            rayjob(
-                deletionStrategy={
-                    "deletionRules": [
-                        {"policy": "DeleteSelf", "condition": {"jobStatus": "FAILED"}},
-                        {"policy": "DeleteSelf", "condition": {"jobStatus": "FAILED", "ttlSeconds": 5}},
-                    ]
-                }
-            ),
-            "duplicate rule",
-        ),
-        (
-            rayjob(
-                deletionStrategy={"deletionRules": [{"policy": "DeleteSelf", "condition": {"ttlSeconds": 5}}]}
-            ),
-            "exactly one of jobStatus and jobDeploymentStatus",
-        ),
-        (
-            {
-                "metadata": {"name": "sel"},
-                "spec": {
-                    "entrypoint": "x",
-                    "clusterSelector": {"ray.io/cluster": "c"},
-                    "deletionStrategy": {
-                        "deletionRules": [{"policy": "DeleteCluster", "condition": {"jobStatus": "FAILED"}}]
-                    },
-                },
-            },
-            "not supported when ClusterSelector is set",
-        ),
-        (rayjob(backoffLimit=-1), "backoffLimit must be a positive integer"),
-        (rayjob(runtimeEnvYAML="- a list"), "RuntimeEnvYAML"),
-        (
-            rayjob(rayClusterSpec=with_head(rayStartParams={"num-cpus": "1"}, resources={"CPU": "1"})),
-            "should not be set in both rayStartParams and Resources",
-        ),
-        (rayjob(rayClusterSpec=with_head(rayStartParams={"labels": "a=b"})), "rayStartParams['labels']"),
-        (rayjob(rayClusterSpec=with_head(labels={"bad key!": "v"})), "invalid label key"),
-        (
-            rayjob(
-                rayClusterSpec={**copy.deepcopy(CLUSTER), "gcsFaultToleranceOptions": {}},
-                annotations={"ray.io/ft-enabled": "true"},
-            ),
-            "are both set",
-        ),
-        (
-            rayjob(
-                rayClusterSpec={
-                    **with_head(rayStartParams={"redis-password": "x"}),
-                    "gcsFaultToleranceOptions": {},
-                }
-            ),
-            "redis-password",
-        ),
-        (rayjob(rayClusterSpec=with_head(rayStartParams={"redis-username": "x"})), "redis username"),
-        (
-            rayjob(
-                rayClusterSpec={
-                    **copy.deepcopy(CLUSTER),
-                    "authOptions": {"mode": "token"},
-                    "rayVersion": "2.50.0",
-                }
-            ),
-            "minimum Ray version is 2.52.0",
-        ),
-        (
-            rayjob(rayClusterSpec={**copy.deepcopy(CLUSTER), "authOptions": {"mode": "token"}}),
-            "RayVersion was not specified",
-        ),
-    ],
+    [pytest.param(case.body(), case.expected, id=case.name[:40]) for case in INVALID_RAYJOBS]
+    + API_SERVER_REJECTS,
 )
 def test_invalid_rayjobs_name_the_rule(job: dict[str, Any], expected: str) -> None:
+    """The table shared with the through-the-client test in test_controller_scripted.py."""
     message = validate_rayjob(job)
     assert message is not None
     assert expected in message
+
+
+def test_the_tables_base_specs_are_valid() -> None:
+    """Each case of INVALID_RAYJOBS is one change away from one of these."""
+    for spec in (rayjob_spec(), selector_spec(), rayjob_spec(rayClusterSpec=AUTOSCALING)):
+        assert validate_rayjob({"metadata": {"name": "base"}, "spec": spec}) is None
 
 
 def test_waiting_is_only_valid_in_interactive_mode() -> None:
