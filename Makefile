@@ -1,6 +1,6 @@
 # The README's two commands: `make demo` (the main job) and `make test` (the whole suite).
-# Each creates or refreshes its own environment from uv.lock; nothing is installed outside this folder
-# except uv's download cache.
+# Each creates or refreshes its own environment from uv.lock. Nothing is written outside this folder:
+# uv's download cache lives in .tools/ too (unless UV_CACHE_DIR says otherwise), pip keeps none.
 
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -9,12 +9,16 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_CACHE_DIR ?= $(CURDIR)/$(TOOLS)/uv-cache
 
 .PHONY: env demo test lint typecheck pytest bench clean
 
+# The local KubeRay needs kmock, which needs Python 3.11+: say so before anything is installed.
 $(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "make: $(PYTHON) is Python < 3.11; run with PYTHON=python3.11 (or newer)" >&2; exit 1; }
 	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(TOOLS)/bin/pip install --quiet --no-cache-dir --disable-pip-version-check "uv==$(UV_VERSION)"
 
 # --locked: fail instead of silently re-resolving when pyproject.toml and uv.lock disagree.
 env: $(UV)

@@ -120,3 +120,36 @@ def test_shared_cluster_pipeline_with_mapped_training(
     assert evaluation["best_lr"] != "0.01"
     assert trained["0.01"] > 10 * min(trained.values())
     assert_nothing_left(local_kuberay, within=60)
+
+
+def test_sensor_pipeline_waits_for_a_rayjob_submitted_outside_airflow(
+    local_kuberay: Any, examples: None
+) -> None:
+    import yaml
+
+    from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+    from airflow_ray_k8s.resources import RAYJOB
+
+    # Another team's pipeline applies the manifest (kubectl apply); the sensor only watches it.
+    manifest = yaml.safe_load((EXAMPLES / "external_rayjob.yaml").read_text())
+    hook = KubeRayHook()
+    hook.create(RAYJOB, manifest, namespace="default")
+    name = manifest["metadata"]["name"]
+    try:
+        dr = _dag("example_ray_sensor").test(logical_date=DAY, run_after=DAY)
+        tis = task_instances(dr)
+        assert tis[("wait_for_rayjob", -1)].state == "success"
+        assert tis[("report", -1)].state == "success"
+        assert xcom(dr, "report") == f"RayJob {name} finished"
+        status = hook.get_rayjob_status(name, namespace="default")
+        assert status.job_status == "SUCCEEDED"
+        # The sensor streams nothing (it is not its job): read the driver log through the dashboard
+        # proxy while KubeRay keeps the cluster (TTL 300 s) and check the program's own result.
+        logs = hook.get_job_logs(status.ray_cluster_name, status.job_id, namespace="default")
+        assert "RESULT program=sum_of_squares n=10 sum_of_squares=285" in logs
+        assert [o["metadata"]["name"] for o in local_kuberay.objects("rayjobs")] == [name], (
+            "sensors delete nothing"
+        )
+    finally:
+        hook.delete(RAYJOB, name, namespace="default")
+    assert_nothing_left(local_kuberay, within=60)
