@@ -11,18 +11,11 @@ the whole object. Importing this package imports pydantic: operator modules impo
 """
 
 from airflow_ray_k8s.specs.base import KubeModel, RaySpecWarning
-from airflow_ray_k8s.specs.builders import (
-    DEFAULT_RAY_VERSION,
-    DEFAULT_TTL_SECONDS_AFTER_FINISHED,
-    GPU_RESOURCE,
-    WorkerGroup,
-    build_raycluster,
-    build_rayjob,
-    default_image,
-)
+from airflow_ray_k8s.specs.builders import DEFAULT_RAY_VERSION, WorkerGroup, build_raycluster, default_image
 from airflow_ray_k8s.specs.gcs_ft import LegacyGcsFtAnnotationWarning, migrate_gcs_ft_annotation
 from airflow_ray_k8s.specs.loading import apply_overrides, deep_merge, load_raycluster, load_rayjob
 from airflow_ray_k8s.specs.pod import Container, EnvVar, PodSpec, PodTemplate, ResourceRequirements
+from airflow_ray_k8s.specs.pod_builder import GPU_RESOURCE
 from airflow_ray_k8s.specs.raycluster import (
     AuthOptions,
     AutoscalerOptions,
@@ -32,6 +25,7 @@ from airflow_ray_k8s.specs.raycluster import (
     WorkerGroupSpec,
 )
 from airflow_ray_k8s.specs.rayjob import DeletionRule, DeletionStrategy, RayJobSpec
+from airflow_ray_k8s.specs.rayjob_builder import DEFAULT_TTL_SECONDS_AFTER_FINISHED, build_rayjob
 from airflow_ray_k8s.specs.toplevel import TopLevelModel
 
 __all__ = [

@@ -9,7 +9,9 @@ right, through :meth:`KubeModel.rule_errors`, so they can collect every problem 
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -98,6 +100,45 @@ def _is_validator_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part in {"int", "float", "str", "bool"})
 
 
+#: Leaves a manifest may hold; dates and times are what YAML makes of unquoted timestamps.
+_DATA_LEAVES = (str, int, float, type(None), datetime.date, datetime.time)
+
+
+def data_errors(value: Any, path: str = "") -> Errors:
+    """Where ``value`` holds something a manifest cannot carry (an object, a set, bytes, NaN).
+
+    Checked before validation because fields the model does not know are kept as given: without
+    this, such a value would pass and fail only when the spec is serialized.
+    """
+    try:
+        return _data_errors(value, path)
+    except RecursionError:
+        return [(path or "(spec)", "is nested too deeply")]
+
+
+def _data_errors(value: Any, path: str) -> Errors:
+    where = path or "(spec)"
+    if isinstance(value, BaseModel):
+        return []  # already validated (a model given as a part of another)
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(where, "must be a finite number (JSON has no NaN or infinity)")]
+    if isinstance(value, _DATA_LEAVES):
+        return []
+    if isinstance(value, list | tuple):
+        return [
+            error for index, item in enumerate(value) for error in _data_errors(item, join_path(path, index))
+        ]
+    if isinstance(value, Mapping):
+        errors: Errors = []
+        for key, item in value.items():
+            if isinstance(key, str):
+                errors.extend(_data_errors(item, join_path(path, key)))
+            else:
+                errors.append((where, f"keys must be strings, not {type(key).__name__}"))
+        return errors
+    return [(where, f"must be a string, number, list or mapping, not {type(value).__name__}")]
+
+
 def _stringify(value: Any) -> Any:
     """KubeRay's string maps (rayStartParams, resources) as users write them: numbers become strings."""
     if isinstance(value, bool):
@@ -136,6 +177,9 @@ class KubeModel(BaseModel):
     )
 
     def __init__(self, /, **data: Any) -> None:
+        bad = data_errors(data)
+        if bad:
+            raise SpecValidationError(bad)
         try:
             super().__init__(**data)
         except ValidationError as exc:
@@ -211,6 +255,9 @@ class KubeModel(BaseModel):
             return obj
         if not isinstance(obj, Mapping):
             raise SpecValidationError([(prefix or "(spec)", f"must be a mapping, not {type(obj).__name__}")])
+        bad = data_errors(obj, prefix)
+        if bad:
+            raise SpecValidationError(bad)
         try:
             return super().model_validate(dict(obj))
         except ValidationError as exc:
@@ -232,6 +279,7 @@ class KubeModel(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The object as KubeRay expects it: camelCase keys, unset fields left out, extras kept."""
+        # Unknown fields set to null go too: in a create body null means absent (the API server prunes it).
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 

@@ -1,37 +1,38 @@
 """Concise builders for the common case: a few readable arguments in, a checked spec out.
 
-Defaults follow KubeRay's own guidance: the Ray image's tag matches ``rayVersion``; memory
-requests equal limits (a pod that exceeds its request is the first the kubelet evicts, and Ray
-sizes itself from the limit); CPU requests equal limits; ``/dev/shm`` is a memory-backed
-``emptyDir`` sized for the object store (Ray's default: 30% of the memory), so the object store
-does not fall back to disk.
+Every argument is checked first (:mod:`airflow_ray_k8s.specs.arguments`) and a bad one is a
+:class:`~airflow_ray_k8s.exceptions.SpecValidationError` naming it (``head_gpu``,
+``workers[1].memory``); only then is the spec written, and KubeRay's own rules checked on it.
+A list argument also takes a single item (``tolerations={...}``, ``workers=WorkerGroup(...)``).
+The Ray image's tag matches ``rayVersion``; pod defaults are described in
+:mod:`airflow_ray_k8s.specs.pod_builder`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from airflow_ray_k8s.exceptions import SpecValidationError
-from airflow_ray_k8s.specs.base import Errors, join_path
-from airflow_ray_k8s.specs.quantity import format_bytes, normalize_quantity, parse_quantity
-from airflow_ray_k8s.specs.raycluster import RayClusterSpec
-from airflow_ray_k8s.specs.rayjob import RayJobSpec
+from airflow_ray_k8s.specs import arguments as arg
+from airflow_ray_k8s.specs.base import Errors, data_errors, join_path
+from airflow_ray_k8s.specs.pod_builder import (
+    Node,
+    PodDefaults,
+    memory_arg,
+    object_store_bytes,
+    pod_template,
+    quantity_arg,
+)
+from airflow_ray_k8s.specs.raycluster import GcsFaultToleranceOptions, RayClusterSpec
 
 #: Ray version used when none is given (KubeRay v1.7's samples use it; token auth needs >= 2.52).
 DEFAULT_RAY_VERSION = "2.52.0"
-#: Resource name of NVIDIA GPUs (the device plugin's).
-GPU_RESOURCE = "nvidia.com/gpu"
-#: Share of a node's memory Ray gives its object store by default.
-OBJECT_STORE_FRACTION = Decimal("0.3")
-#: Least memory a Ray node is given; Ray's object store alone wants 75 MB.
-MIN_MEMORY_BYTES = 64 * 2**20
-#: Seconds a finished RayJob's cluster is kept (time to collect its logs) before KubeRay deletes it.
-DEFAULT_TTL_SECONDS_AFTER_FINISHED = 300
 
 QuantityLike = int | float | str
+AutoscalerVersion = Literal["v1", "v2"]
+UpscalingMode = Literal["Default", "Aggressive", "Conservative"]
 
 
 def default_image(ray_version: str, gpu: bool = False) -> str:
@@ -42,6 +43,8 @@ def default_image(ray_version: str, gpu: bool = False) -> str:
 @dataclass(frozen=True)
 class WorkerGroup:
     """What a worker group should look like; ``None`` means "as the cluster's defaults say".
+
+    The values are checked by :func:`build_raycluster`, whose errors name them ``workers[i].<field>``.
 
     :param name: group name (unique in the cluster).
     :param replicas: workers to start (with autoscaling: defaults to ``min_replicas``).
@@ -55,8 +58,10 @@ class WorkerGroup:
     :param node_selector: node labels the workers must run on (replaces the cluster's).
     :param tolerations: taints the workers tolerate (replaces the cluster's).
     :param labels: pod labels, added to the cluster's.
-    :param ray_start_params: ``ray start`` options.
-    :param object_store_memory: object store size (default: 30% of ``memory``); sizes ``/dev/shm``.
+    :param ray_start_params: ``ray start`` options; an ``object-store-memory`` here is kept as is
+        and sizes ``/dev/shm``.
+    :param object_store_memory: object store size (at least 75Mi): sets ``ray start
+        --object-store-memory`` and sizes ``/dev/shm``. Default: Ray's own (30% of ``memory``).
     :param idle_timeout_seconds: per-group idle timeout (autoscaler v2).
     """
 
@@ -70,7 +75,7 @@ class WorkerGroup:
     image: str | None = None
     env: Mapping[str, str] | None = None
     node_selector: Mapping[str, str] | None = None
-    tolerations: Sequence[Mapping[str, Any]] | None = None
+    tolerations: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     ray_start_params: Mapping[str, Any] = field(default_factory=dict)
     object_store_memory: QuantityLike | None = None
@@ -85,18 +90,18 @@ def build_raycluster(
     head_memory: QuantityLike = "4Gi",
     head_gpu: int = 0,
     head_ray_start_params: Mapping[str, Any] | None = None,
-    workers: Sequence[WorkerGroup] | None = None,
+    workers: Sequence[WorkerGroup] | WorkerGroup | None = None,
     worker_replicas: int = 1,
     worker_cpu: QuantityLike = 1,
     worker_memory: QuantityLike = "4Gi",
     worker_gpu: int = 0,
     autoscaling: bool = False,
-    autoscaler_version: Literal["v1", "v2"] | None = None,
+    autoscaler_version: AutoscalerVersion | None = None,
     idle_timeout_seconds: int | None = None,
-    upscaling_mode: Literal["Default", "Aggressive", "Conservative"] | None = None,
+    upscaling_mode: UpscalingMode | None = None,
     env: Mapping[str, str] | None = None,
     node_selector: Mapping[str, str] | None = None,
-    tolerations: Sequence[Mapping[str, Any]] | None = None,
+    tolerations: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
     service_account: str | None = None,
     labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
@@ -115,7 +120,8 @@ def build_raycluster(
     :param head_memory: head memory (request = limit).
     :param head_gpu: head GPUs.
     :param head_ray_start_params: ``ray start`` options of the head (``dashboard-host`` defaults
-        to ``0.0.0.0`` so the dashboard is reachable through the head service).
+        to ``0.0.0.0`` so the dashboard is reachable through the head service); an
+        ``object-store-memory`` here also sizes the head's ``/dev/shm``.
     :param workers: worker groups; when unset, one group ``workers`` from the ``worker_*`` arguments.
     :param worker_replicas: workers of the default group.
     :param worker_cpu: CPUs per worker (default group, and any group not setting ``cpu``).
@@ -127,7 +133,7 @@ def build_raycluster(
     :param upscaling_mode: autoscaler upscaling mode.
     :param env: environment variables of every Ray container.
     :param node_selector: node selector of every pod.
-    :param tolerations: tolerations of every pod.
+    :param tolerations: tolerations of every pod (Kubernetes toleration dicts).
     :param service_account: service account of every pod.
     :param labels: labels of the RayCluster and of every pod.
     :param annotations: annotations of the RayCluster and of every pod.
@@ -136,349 +142,241 @@ def build_raycluster(
     :raises SpecValidationError: an argument is invalid or the result breaks a KubeRay rule.
     """
     errors: Errors = []
-    restart_policy = "Never" if autoscaling and autoscaler_version == "v2" else None
-    # Inside the pod: the head service (and the API server's proxy) must reach the dashboard.
-    head_params = {
-        "dashboard-host": "0.0.0.0",  # noqa: S104
-        **(head_ray_start_params or {}),
-    }
-    pod_defaults = _PodDefaults(
-        env=dict(env or {}),
-        node_selector=dict(node_selector or {}),
-        tolerations=[dict(t) for t in tolerations or ()],
-        service_account=service_account,
-        labels=dict(labels or {}),
-        annotations=dict(annotations or {}),
-        restart_policy=restart_policy,
+    image = arg.check_str(image, "image", errors)
+    version = arg.check_ray_version(ray_version, "ray_version", errors, is_image_tag=image is None)
+    scaling = arg.check_bool(autoscaling, "autoscaling", errors, required=True)
+    options = _autoscaler_options(autoscaler_version, idle_timeout_seconds, upscaling_mode, errors)
+    cluster_labels = arg.check_labels(labels, "labels", errors)
+    cluster_annotations = arg.check_labels(annotations, "annotations", errors, label_values=False)
+    base = _ClusterWide(
+        cpu=quantity_arg(worker_cpu, "worker_cpu", errors),
+        memory=memory_arg(worker_memory, "worker_memory", errors),
+        env=arg.check_text_map(env, "env", errors) or {},
+        node_selector=arg.check_labels(node_selector, "node_selector", errors, numbers=True) or {},
+        tolerations=arg.check_tolerations(tolerations, "tolerations", errors) or [],
+        labels=cluster_labels or {},
+        autoscaling=bool(scaling),
     )
-    head = {
-        "rayStartParams": {key: _param(value) for key, value in head_params.items()},
-        "template": _pod_template(
-            "ray-head",
-            image or default_image(ray_version, gpu=head_gpu > 0),
-            cpu=head_cpu,
-            memory=head_memory,
-            gpu=head_gpu,
-            object_store_memory=None,
-            defaults=pod_defaults,
-            errors=errors,
-            path="head",
-        ),
-    }
-    if workers is None:
-        workers = [WorkerGroup(replicas=worker_replicas, gpu=worker_gpu)]
-    worker_specs = []
-    for index, group in enumerate(workers):
-        path = f"workers[{index}]"
-        if not isinstance(group, WorkerGroup):
-            errors.append((path, "must be a WorkerGroup"))
-            continue
-        worker_specs.append(
-            _worker_group_dict(
-                group,
-                image=image,
-                ray_version=ray_version,
-                cpu=worker_cpu,
-                memory=worker_memory,
-                autoscaling=autoscaling,
-                defaults=pod_defaults,
-                errors=errors,
-                path=path,
-            )
-        )
-    if errors:
+    defaults = PodDefaults(
+        service_account=arg.check_object_name(service_account, "service_account", errors),
+        annotations=cluster_annotations or {},
+        restart_policy="Never" if scaling and autoscaler_version == "v2" else None,
+    )
+    head = _check_head(head_cpu, head_memory, head_gpu, head_ray_start_params, base, errors)
+    groups = _check_workers(workers, worker_replicas, worker_gpu, base, errors)
+    gcs = _gcs_options(gcs_fault_tolerance, errors)
+    extra = check_extra_spec(extra_spec, errors)
+    # Every check above records its error; the None tests only tell mypy what that implies.
+    if errors or head is None or groups is None or version is None:
         raise SpecValidationError(errors)
     spec: dict[str, Any] = {
-        "rayVersion": ray_version,
-        "headGroupSpec": head,
-        "workerGroupSpecs": worker_specs,
+        "rayVersion": version,
+        "headGroupSpec": {
+            "rayStartParams": head.ray_start_params,
+            "template": pod_template(
+                "ray-head", image or default_image(version, gpu=head.gpu > 0), head, defaults
+            ),
+        },
+        "workerGroupSpecs": [group.to_dict(image, version, base.autoscaling, defaults) for group in groups],
     }
-    if autoscaling:
+    if base.autoscaling:
         spec["enableInTreeAutoscaling"] = True
-        options: dict[str, Any] = {}
-        if autoscaler_version is not None:
-            options["version"] = autoscaler_version
-        if idle_timeout_seconds is not None:
-            options["idleTimeoutSeconds"] = idle_timeout_seconds
-        if upscaling_mode is not None:
-            options["upscalingMode"] = upscaling_mode
         if options:
             spec["autoscalerOptions"] = options
-    if gcs_fault_tolerance is not None:
-        spec["gcsFaultToleranceOptions"] = dict(gcs_fault_tolerance)
-    if extra_spec:
-        from airflow_ray_k8s.specs.loading import deep_merge, to_wire_keys
-
-        spec = deep_merge(spec, to_wire_keys(RayClusterSpec, extra_spec))
-    return RayClusterSpec.from_parts(spec, labels=labels, annotations=annotations)
+    if gcs is not None:
+        spec["gcsFaultToleranceOptions"] = gcs
+    if extra:
+        spec = merge_extra_spec(RayClusterSpec, spec, extra)
+    return RayClusterSpec.from_parts(spec, labels=cluster_labels, annotations=cluster_annotations)
 
 
-def build_rayjob(
-    entrypoint: str,
-    *,
-    cluster: RayClusterSpec | None = None,
-    cluster_name: str | None = None,
-    runtime_env: Mapping[str, Any] | None = None,
-    pip: Sequence[str] | None = None,
-    working_dir: str | None = None,
-    env_vars: Mapping[str, str] | None = None,
-    submission_mode: Literal["K8sJobMode", "HTTPMode", "InteractiveMode", "SidecarMode"] = "K8sJobMode",
-    shutdown_after_job_finishes: bool | None = None,
-    ttl_seconds_after_finished: int | None = None,
-    active_deadline_seconds: int | None = None,
-    pre_running_deadline_seconds: int | None = None,
-    backoff_limit: int | None = None,
-    job_id: str | None = None,
-    metadata: Mapping[str, str] | None = None,
-    entrypoint_num_cpus: float | None = None,
-    entrypoint_num_gpus: float | None = None,
-    entrypoint_resources: Mapping[str, float] | None = None,
-    deletion_rules: Sequence[Mapping[str, Any]] | None = None,
-    labels: Mapping[str, str] | None = None,
-    annotations: Mapping[str, str] | None = None,
-    extra_spec: Mapping[str, Any] | None = None,
-) -> RayJobSpec:
-    """A RayJob spec from a few arguments.
-
-    By default the job gets its own cluster (``cluster``, or :func:`build_raycluster`'s defaults),
-    deleted ``ttl_seconds_after_finished`` (300) seconds after the job ends. With ``cluster_name``
-    it runs on an existing cluster instead, which KubeRay never deletes.
-
-    :param entrypoint: the job's command, e.g. ``python train.py --epochs 3``.
-    :param cluster: the cluster to create for the job.
-    :param cluster_name: run on this existing RayCluster instead (``clusterSelector``).
-    :param runtime_env: Ray runtime env dict; ``pip``, ``working_dir`` and ``env_vars`` add to it.
-    :param pip: pip packages to install for the job.
-    :param working_dir: the job's working directory (a URI Ray can fetch, e.g. ``s3://...zip``).
-    :param env_vars: environment variables of the job's processes.
-    :param submission_mode: how KubeRay submits the job.
-    :param shutdown_after_job_finishes: delete the cluster after the job (default: yes, unless
-        ``cluster_name`` or ``deletion_rules`` is given).
-    :param ttl_seconds_after_finished: delay before that deletion (default 300 when deleting).
-    :param active_deadline_seconds: fail the job after this many seconds.
-    :param pre_running_deadline_seconds: fail the job if it does not run within this many seconds.
-    :param backoff_limit: retries (each on a new cluster).
-    :param job_id: the Ray job id (the submission id).
-    :param metadata: Ray job metadata.
-    :param entrypoint_num_cpus: CPUs reserved for the driver.
-    :param entrypoint_num_gpus: GPUs reserved for the driver.
-    :param entrypoint_resources: custom resources reserved for the driver.
-    :param deletion_rules: ``deletionStrategy.deletionRules`` (wire or Python keys).
-    :param labels: labels of the RayJob.
-    :param annotations: annotations of the RayJob.
-    :param extra_spec: more spec fields deep-merged last (wire or Python keys).
-    :raises SpecValidationError: an argument is invalid or the result breaks a KubeRay rule.
-    """
-    env: dict[str, Any] = dict(runtime_env or {})
-    if pip:
-        env["pip"] = list(pip)
-    if working_dir:
-        env["working_dir"] = working_dir
-    if env_vars:
-        env["env_vars"] = {**env.get("env_vars", {}), **{k: str(v) for k, v in env_vars.items()}}
-    spec: dict[str, Any] = {"entrypoint": entrypoint, "submissionMode": submission_mode}
-    if env:
-        spec["runtimeEnvYAML"] = env
-    if cluster_name is not None:
-        spec["clusterSelector"] = {"ray.io/cluster": cluster_name}
-    else:
-        spec["rayClusterSpec"] = (cluster if cluster is not None else build_raycluster()).to_dict()
-    if shutdown_after_job_finishes is None:
-        shutdown_after_job_finishes = cluster_name is None and not deletion_rules
-    spec["shutdownAfterJobFinishes"] = shutdown_after_job_finishes
-    if ttl_seconds_after_finished is None and shutdown_after_job_finishes:
-        ttl_seconds_after_finished = DEFAULT_TTL_SECONDS_AFTER_FINISHED
-    optional = {
-        "ttlSecondsAfterFinished": ttl_seconds_after_finished,
-        "activeDeadlineSeconds": active_deadline_seconds,
-        "preRunningDeadlineSeconds": pre_running_deadline_seconds,
-        "backoffLimit": backoff_limit,
-        "jobId": job_id,
-        "metadata": dict(metadata) if metadata is not None else None,
-        "entrypointNumCpus": entrypoint_num_cpus,
-        "entrypointNumGpus": entrypoint_num_gpus,
-        "entrypointResources": dict(entrypoint_resources) if entrypoint_resources is not None else None,
-    }
-    spec.update({key: value for key, value in optional.items() if value is not None})
-    if deletion_rules is not None:
-        spec["deletionStrategy"] = {"deletionRules": [dict(rule) for rule in deletion_rules]}
-    if extra_spec:
-        from airflow_ray_k8s.specs.loading import deep_merge, to_wire_keys
-
-        spec = deep_merge(spec, to_wire_keys(RayJobSpec, extra_spec))
-    cluster_meta = cluster.annotations if cluster is not None else {}
-    return RayJobSpec.from_parts(spec, labels=labels, annotations={**cluster_meta, **(annotations or {})})
+# --- checking the arguments -------------------------------------------------------------------------------
 
 
-# --- pieces ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _ClusterWide:
+    """Checked cluster-wide arguments that the head and each group start from."""
 
-
-@dataclass
-class _PodDefaults:
+    cpu: int | str | None
+    memory: int | str | None
     env: dict[str, str]
     node_selector: dict[str, str]
     tolerations: list[dict[str, Any]]
-    service_account: str | None
     labels: dict[str, str]
-    annotations: dict[str, str]
-    restart_policy: str | None
+    autoscaling: bool
 
 
-def _worker_group_dict(
-    group: WorkerGroup,
-    *,
-    image: str | None,
-    ray_version: str,
-    cpu: QuantityLike,
-    memory: QuantityLike,
-    autoscaling: bool,
-    defaults: _PodDefaults,
-    errors: Errors,
-    path: str,
-) -> dict[str, Any]:
-    bad = [
-        name
-        for name in ("replicas", "min_replicas", "max_replicas", "gpu")
-        if (value := getattr(group, name)) is not None
-        and (isinstance(value, bool) or not isinstance(value, int) or value < 0)
-    ]
-    if bad:
-        errors.extend((join_path(path, name), "must be a non-negative integer") for name in bad)
-        return {}
-    if autoscaling:
-        low = group.min_replicas if group.min_replicas is not None else 0
-        replicas = group.replicas if group.replicas is not None else low
-    else:
-        if group.replicas is not None:
-            replicas = group.replicas
+@dataclass(frozen=True)
+class _Group:
+    """A checked worker group."""
+
+    name: str
+    replicas: int | None
+    min_replicas: int | None
+    max_replicas: int | None
+    idle_timeout_seconds: int | None
+    image: str | None
+    node: Node
+
+    def to_dict(
+        self, image: str | None, ray_version: str, autoscaling: bool, defaults: PodDefaults
+    ) -> dict[str, Any]:
+        """The ``workerGroupSpecs`` entry."""
+        replicas, low, high = self._sizes(autoscaling)
+        chosen = self.image or image or default_image(ray_version, gpu=self.node.gpu > 0)
+        out: dict[str, Any] = {
+            "groupName": self.name,
+            "replicas": replicas,
+            "minReplicas": low,
+            "maxReplicas": high,
+            "rayStartParams": self.node.ray_start_params,
+            "template": pod_template("ray-worker", chosen, self.node, defaults),
+        }
+        if self.idle_timeout_seconds is not None:
+            out["idleTimeoutSeconds"] = self.idle_timeout_seconds
+        return out
+
+    def _sizes(self, autoscaling: bool) -> tuple[int, int, int]:
+        """(replicas, min, max) with the defaults described on :class:`WorkerGroup`."""
+        if autoscaling:
+            low = self.min_replicas if self.min_replicas is not None else 0
+            replicas = self.replicas if self.replicas is not None else low
         else:
-            replicas = group.min_replicas if group.min_replicas is not None else 1
-            if group.max_replicas is not None:
-                replicas = min(replicas, group.max_replicas)
-        low = group.min_replicas if group.min_replicas is not None else replicas
-        if group.min_replicas is None and group.max_replicas is not None:
-            low = min(low, group.max_replicas)
-    high = group.max_replicas if group.max_replicas is not None else max(replicas, low, 1)
-    group_defaults = _PodDefaults(
-        env={**defaults.env, **(group.env or {})},
-        node_selector=dict(group.node_selector)
-        if group.node_selector is not None
-        else defaults.node_selector,
-        tolerations=[dict(t) for t in group.tolerations]
-        if group.tolerations is not None
-        else defaults.tolerations,
-        service_account=defaults.service_account,
-        labels={**defaults.labels, **group.labels},
-        annotations=defaults.annotations,
-        restart_policy=defaults.restart_policy,
+            if self.replicas is not None:
+                replicas = self.replicas
+            else:
+                replicas = self.min_replicas if self.min_replicas is not None else 1
+                if self.max_replicas is not None:
+                    replicas = min(replicas, self.max_replicas)
+            low = self.min_replicas if self.min_replicas is not None else replicas
+            if self.min_replicas is None and self.max_replicas is not None:
+                low = min(low, self.max_replicas)
+        high = self.max_replicas if self.max_replicas is not None else max(replicas, low, 1)
+        return replicas, low, high
+
+
+def _autoscaler_options(version: Any, idle_timeout: Any, mode: Any, errors: Errors) -> dict[str, Any]:
+    options = {
+        "version": arg.check_choice(version, "autoscaler_version", errors, get_args(AutoscalerVersion)),
+        "idleTimeoutSeconds": arg.check_int(idle_timeout, "idle_timeout_seconds", errors),
+        "upscalingMode": arg.check_choice(mode, "upscaling_mode", errors, get_args(UpscalingMode)),
+    }
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _check_head(
+    cpu: Any, memory: Any, gpu: Any, ray_start_params: Any, base: _ClusterWide, errors: Errors
+) -> Node | None:
+    before = len(errors)
+    checked_cpu = quantity_arg(cpu, "head_cpu", errors)
+    checked_memory = memory_arg(memory, "head_memory", errors)
+    checked_gpu = arg.check_int(gpu, "head_gpu", errors, required=True)
+    params = arg.check_text_map(ray_start_params, "head_ray_start_params", errors)
+    if len(errors) > before or checked_cpu is None or checked_memory is None or checked_gpu is None:
+        return None
+    # Inside the pod: the head service (and the API server's proxy) must reach the dashboard.
+    params = {"dashboard-host": "0.0.0.0", **(params or {})}  # noqa: S104
+    shm = object_store_bytes(
+        None, params, checked_memory, path="", params_path="head_ray_start_params", errors=errors
     )
-    out: dict[str, Any] = {
-        "groupName": group.name,
-        "replicas": replicas,
-        "minReplicas": low,
-        "maxReplicas": high,
-        "rayStartParams": {key: _param(value) for key, value in group.ray_start_params.items()},
-        "template": _pod_template(
-            "ray-worker",
-            group.image or image or default_image(ray_version, gpu=group.gpu > 0),
-            cpu=group.cpu if group.cpu is not None else cpu,
-            memory=group.memory if group.memory is not None else memory,
-            gpu=group.gpu,
-            object_store_memory=group.object_store_memory,
-            defaults=group_defaults,
-            errors=errors,
-            path=path,
-        ),
-    }
-    if group.idle_timeout_seconds is not None:
-        out["idleTimeoutSeconds"] = group.idle_timeout_seconds
-    return out
+    return Node(
+        cpu=checked_cpu,
+        memory=checked_memory,
+        gpu=checked_gpu,
+        ray_start_params=params,
+        shm_bytes=shm,
+        env=base.env,
+        node_selector=base.node_selector,
+        tolerations=base.tolerations,
+        labels=base.labels,
+    )
 
 
-def _pod_template(
-    container_name: str,
-    image: str,
-    *,
-    cpu: QuantityLike,
-    memory: QuantityLike,
-    gpu: int,
-    object_store_memory: QuantityLike | None,
-    defaults: _PodDefaults,
-    errors: Errors,
-    path: str,
-) -> dict[str, Any]:
-    cpu_value = _positive_quantity(cpu, join_path(path, "cpu"), errors)
-    memory_value = _positive_quantity(memory, join_path(path, "memory"), errors)
-    if memory_value is not None and parse_quantity(memory_value) < MIN_MEMORY_BYTES:
-        # A bare number is bytes: memory=8 almost always meant 8 GiB.
-        errors.append(
-            (join_path(path, "memory"), "must be at least 64Mi (a bare number is bytes: write '8Gi')")
-        )
-        memory_value = None
-    if isinstance(gpu, bool) or not isinstance(gpu, int) or gpu < 0:
-        errors.append((join_path(path, "gpu"), "must be a non-negative integer"))
-        gpu = 0
-    if cpu_value is None or memory_value is None:
-        return {}
-    resources: dict[str, Any] = {"cpu": cpu_value, "memory": memory_value}
-    if gpu:
-        resources[GPU_RESOURCE] = gpu
-    if object_store_memory is not None:
-        store = _positive_quantity(object_store_memory, join_path(path, "object_store_memory"), errors)
-        shm_bytes = parse_quantity(store) if store is not None else Decimal(0)
-    else:
-        shm_bytes = parse_quantity(memory_value) * OBJECT_STORE_FRACTION
-    container: dict[str, Any] = {
-        "name": container_name,
-        "image": image,
-        "resources": {"requests": dict(resources), "limits": dict(resources)},
-        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
-    }
-    if defaults.env:
-        container["env"] = [{"name": key, "value": str(value)} for key, value in defaults.env.items()]
-    pod: dict[str, Any] = {
-        "containers": [container],
-        "volumes": [
-            {
-                "name": "dshm",
-                "emptyDir": {"medium": "Memory", "sizeLimit": format_bytes(max(shm_bytes, Decimal(1)))},
-            }
-        ],
-    }
-    if defaults.node_selector:
-        pod["nodeSelector"] = dict(defaults.node_selector)
-    if defaults.tolerations:
-        pod["tolerations"] = [dict(t) for t in defaults.tolerations]
-    if defaults.service_account:
-        pod["serviceAccountName"] = defaults.service_account
-    if defaults.restart_policy:
-        pod["restartPolicy"] = defaults.restart_policy
-    template: dict[str, Any] = {"spec": pod}
-    metadata: dict[str, Any] = {}
-    if defaults.labels:
-        metadata["labels"] = dict(defaults.labels)
-    if defaults.annotations:
-        metadata["annotations"] = dict(defaults.annotations)
-    if metadata:
-        template["metadata"] = metadata
-    return template
+def _check_workers(
+    workers: Any, replicas: Any, gpu: Any, base: _ClusterWide, errors: Errors
+) -> list[_Group] | None:
+    """The checked groups (``None`` when any is invalid; the errors say why)."""
+    checked_replicas = arg.check_int(replicas, "worker_replicas", errors, required=True)
+    checked_gpu = arg.check_int(gpu, "worker_gpu", errors, required=True)
+    if workers is None:
+        if checked_replicas is None or checked_gpu is None:
+            return None
+        workers = [WorkerGroup(replicas=checked_replicas, gpu=checked_gpu)]
+    items = arg.check_list(workers, "workers", errors, WorkerGroup, "a WorkerGroup")
+    if items is None:
+        return None
+    groups = [_check_group(group, f"workers[{index}]", base, errors) for index, group in enumerate(items)]
+    checked = [group for group in groups if group is not None]
+    return checked if len(checked) == len(groups) else None
 
 
-def _positive_quantity(value: Any, path: str, errors: Errors) -> int | str | None:
+def _check_group(group: WorkerGroup, path: str, base: _ClusterWide, errors: Errors) -> _Group | None:
+    def at(name: str) -> str:
+        return join_path(path, name)
+
+    before = len(errors)
+    name = arg.check_str(group.name, at("name"), errors, required=True)
+    replicas = arg.check_int(group.replicas, at("replicas"), errors)
+    low = arg.check_int(group.min_replicas, at("min_replicas"), errors)
+    high = arg.check_int(group.max_replicas, at("max_replicas"), errors)
+    idle = arg.check_int(group.idle_timeout_seconds, at("idle_timeout_seconds"), errors)
+    image = arg.check_str(group.image, at("image"), errors)
+    cpu = base.cpu if group.cpu is None else quantity_arg(group.cpu, at("cpu"), errors)
+    memory = base.memory if group.memory is None else memory_arg(group.memory, at("memory"), errors)
+    gpu = arg.check_int(group.gpu, at("gpu"), errors, required=True)
+    env = arg.check_text_map(group.env, at("env"), errors)
+    selector = arg.check_labels(group.node_selector, at("node_selector"), errors, numbers=True)
+    tolerations = arg.check_tolerations(group.tolerations, at("tolerations"), errors)
+    labels = arg.check_labels(group.labels, at("labels"), errors)
+    params = arg.check_text_map(group.ray_start_params, at("ray_start_params"), errors) or {}
+    if len(errors) > before or name is None or cpu is None or memory is None or gpu is None:
+        return None
+    shm = object_store_bytes(
+        group.object_store_memory,
+        params,
+        memory,
+        path=at("object_store_memory"),
+        params_path=at("ray_start_params"),
+        errors=errors,
+    )
+    node = Node(
+        cpu=cpu,
+        memory=memory,
+        gpu=gpu,
+        ray_start_params=params,
+        shm_bytes=shm,
+        env={**base.env, **(env or {})},
+        node_selector=selector if selector is not None else base.node_selector,
+        tolerations=tolerations if tolerations is not None else base.tolerations,
+        labels={**base.labels, **(labels or {})},
+    )
+    return _Group(name, replicas, low, high, idle_timeout_seconds=idle, image=image, node=node)
+
+
+def _gcs_options(value: Any, errors: Errors) -> dict[str, Any] | None:
+    """``gcs_fault_tolerance``, its shape checked with the argument's name in the paths."""
+    options = arg.check_mapping(value, "gcs_fault_tolerance", errors)
+    if options is None:
+        return None
     try:
-        normalized = normalize_quantity(value)
-        amount = parse_quantity(normalized)
-    except (ValueError, ArithmeticError) as exc:
-        errors.append((path, str(exc) if isinstance(exc, ValueError) else "must be a Kubernetes quantity"))
+        GcsFaultToleranceOptions._validate_shape(options, "gcs_fault_tolerance")
+    except SpecValidationError as exc:
+        errors.extend(exc.errors)
         return None
-    if amount <= 0:
-        errors.append((path, "must be more than 0"))
-        return None
-    return normalized
+    return options
 
 
-def _param(value: Any) -> str:
-    """``rayStartParams`` values are strings in KubeRay v1 (``num-cpus: "0"``)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def check_extra_spec(value: Any, errors: Errors) -> dict[str, Any] | None:
+    """The builders' ``extra_spec``: a mapping of plain data (its fields are checked by the model)."""
+    extra = arg.check_mapping(value, "extra_spec", errors)
+    bad = data_errors(extra, "extra_spec")
+    errors.extend(bad)
+    return None if bad else extra
+
+
+def merge_extra_spec(model: type[Any], spec: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``extra`` (wire or Python keys) deep-merged into the built ``spec`` of ``model``."""
+    from airflow_ray_k8s.specs.loading import deep_merge, to_wire_keys
+
+    merged: dict[str, Any] = deep_merge(spec, to_wire_keys(model, extra))
+    return merged

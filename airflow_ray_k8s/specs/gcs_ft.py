@@ -13,6 +13,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_ray_k8s.exceptions import SpecValidationError
 from airflow_ray_k8s.specs.base import RaySpecWarning
 from airflow_ray_k8s.specs.raycluster_rules import (
     EXTERNAL_STORAGE_NAMESPACE_ANNOTATION,
@@ -50,13 +51,17 @@ def migrate_gcs_ft_annotation(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a RayCluster or RayJob manifest that uses ``gcsFaultToleranceOptions``.
 
     The ``ray.io/ft-enabled`` annotation is removed. If it said ``true``, the head container's
-    ``RAY_REDIS_ADDRESS``, ``REDIS_PASSWORD`` and ``REDIS_USERNAME`` env vars (literal or
-    ``valueFrom``), ``rayStartParams["redis-password"]`` / ``["redis-username"]`` and the
+    ``RAY_REDIS_ADDRESS``, ``REDIS_PASSWORD`` and ``REDIS_USERNAME`` env vars (the credentials
+    literal or ``valueFrom``), ``rayStartParams["redis-password"]`` / ``["redis-username"]`` and the
     ``ray.io/external-storage-namespace`` annotation move into ``gcsFaultToleranceOptions``
     (values already in the struct win). A manifest without the annotation comes back unchanged.
 
     :param manifest: the whole object (``apiVersion``, ``kind``, ``metadata``, ``spec``).
+    :raises SpecValidationError: a setting cannot be moved, e.g. a ``RAY_REDIS_ADDRESS`` given by
+        ``valueFrom`` (``redisAddress`` is a plain string in the CRD).
     """
+    if not isinstance(manifest, Mapping):
+        raise SpecValidationError([("(manifest)", f"must be a mapping, not {type(manifest).__name__}")])
     out: dict[str, Any] = copy.deepcopy(dict(manifest))
     metadata = out.get("metadata")
     if not isinstance(metadata, dict):
@@ -75,35 +80,80 @@ def migrate_gcs_ft_annotation(manifest: Mapping[str, Any]) -> dict[str, Any]:
     cluster = spec.get("rayClusterSpec") if is_job else spec
     if not isinstance(cluster, dict):
         return out
+    options = cluster.get("gcsFaultToleranceOptions")
+    options = options if isinstance(options, dict) else {}
     found: dict[str, Any] = {}
     if storage_namespace:
         found["externalStorageNamespace"] = storage_namespace
     head = cluster.get("headGroupSpec")
-    if not isinstance(head, dict):
-        head = {}
+    if isinstance(head, dict):
+        found.update(_take_start_params(head))
+        path = "spec.rayClusterSpec.headGroupSpec" if is_job else "spec.headGroupSpec"
+        found.update(_take_env(head, options, f"{path}.template.spec.containers[0].env"))
+    cluster["gcsFaultToleranceOptions"] = {**found, **options}
+    return out
+
+
+def _take_start_params(head: dict[str, Any]) -> dict[str, Any]:
+    """Remove the head's ``redis-password`` / ``redis-username`` start params; their struct fields."""
     params = head.get("rayStartParams")
+    found: dict[str, Any] = {}
     if isinstance(params, dict):
         for key, target in (("redis-password", "redisPassword"), ("redis-username", "redisUsername")):
             if key in params:
                 found[target] = {"value": str(params.pop(key))}
+    return found
+
+
+def _take_env(head: dict[str, Any], options: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """Remove the head's Redis env vars; the struct fields they become.
+
+    :raises SpecValidationError: the address cannot become ``redisAddress`` (see :func:`_address`).
+    """
     container = _head_container(head)
-    if container is not None and isinstance(container.get("env"), list):
-        kept = []
-        for var in container["env"]:
-            name = var.get("name") if isinstance(var, dict) else None
-            if name == REDIS_ADDRESS_ENV and "value" in var:
-                found["redisAddress"] = var["value"]
-            elif name in (REDIS_PASSWORD_ENV, REDIS_USERNAME_ENV):
-                target = "redisPassword" if name == REDIS_PASSWORD_ENV else "redisUsername"
-                found[target] = {k: var[k] for k in ("value", "valueFrom") if k in var}
-            else:
-                kept.append(var)
-        container["env"] = kept
-        if not kept:
-            del container["env"]
-    options = cluster.get("gcsFaultToleranceOptions")
-    cluster["gcsFaultToleranceOptions"] = {**found, **(options if isinstance(options, dict) else {})}
-    return out
+    if container is None or not isinstance(container.get("env"), list):
+        return {}
+    found: dict[str, Any] = {}
+    kept = []
+    for index, var in enumerate(container["env"]):
+        name = var.get("name") if isinstance(var, dict) else None
+        if name == REDIS_ADDRESS_ENV:
+            if "redisAddress" not in options:
+                found["redisAddress"] = _address(var, f"{path}[{index}]")
+        elif name in (REDIS_PASSWORD_ENV, REDIS_USERNAME_ENV):
+            # The CRD's redisPassword / redisUsername are {value, valueFrom}, valueFrom being the same
+            # EnvVarSource as an env var's: both forms move as they are.
+            target = "redisPassword" if name == REDIS_PASSWORD_ENV else "redisUsername"
+            found[target] = {k: var[k] for k in ("value", "valueFrom") if k in var}
+        else:
+            kept.append(var)
+    container["env"] = kept
+    if not kept:
+        del container["env"]
+    return found
+
+
+def _address(var: Mapping[str, Any], path: str) -> str:
+    """The literal value of the head's ``RAY_REDIS_ADDRESS`` (``""`` when it has none, as in Kubernetes)."""
+    if "valueFrom" in var:
+        # gcsFaultToleranceOptions.redisAddress is a plain string in the CRD: it has no valueFrom.
+        raise SpecValidationError(
+            [
+                (
+                    path,
+                    f"{REDIS_ADDRESS_ENV} is a valueFrom reference, but "
+                    "gcsFaultToleranceOptions.redisAddress takes a plain "
+                    "string: resolve the address first and write it as the variable's value, or remove "
+                    "the ray.io/ft-enabled annotation and set gcsFaultToleranceOptions by hand",
+                )
+            ]
+        )
+    value = var.get("value", "")
+    if not isinstance(value, str):
+        raise SpecValidationError(
+            [(path, f"{REDIS_ADDRESS_ENV} must be a string, not {type(value).__name__}")]
+        )
+    return value
 
 
 def _head_container(head: Mapping[str, Any]) -> dict[str, Any] | None:

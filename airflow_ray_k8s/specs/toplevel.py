@@ -61,6 +61,9 @@ class TopLevelModel(KubeModel):
         self, *, labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None
     ) -> Self:
         """A copy whose object labels / annotations are updated with the ones given."""
+        errors = metadata_errors(labels, annotations, path="")
+        if errors:
+            raise SpecValidationError(errors)
         return type(self).from_parts(
             self,
             labels={**self._labels, **(labels or {})},
@@ -99,17 +102,15 @@ class TopLevelModel(KubeModel):
         :param namespace: object namespace, if it should be in the manifest.
         :param labels: labels added to the spec's own (:attr:`labels`).
         :param annotations: annotations added to the spec's own (:attr:`annotations`).
+        :raises SpecValidationError: an argument is invalid (named as here: ``name``, ``labels.team``),
+            or the spec breaks a KubeRay rule.
         """
-        from airflow_ray_k8s.naming import dns1035_label_errors
-
-        merged_labels = {**self._labels, **(labels or {})}
-        merged_annotations = {**self._annotations, **(annotations or {})}
-        errors: Errors = [
-            ("metadata.name", rule) for rule in dns1035_label_errors(name, self.MAX_NAME_LENGTH)
-        ]
-        errors.extend(metadata_errors(merged_labels, merged_annotations))
+        errors = manifest_argument_errors(name, namespace, self.MAX_NAME_LENGTH)
+        errors.extend(metadata_errors(labels, annotations, path=""))
         if errors:
             raise SpecValidationError(errors)
+        merged_labels = {**self._labels, **(labels or {})}
+        merged_annotations = {**self._annotations, **(annotations or {})}
         metadata: dict[str, Any] = {"name": name}
         if namespace:
             metadata["namespace"] = namespace
@@ -138,6 +139,22 @@ class TopLevelModel(KubeModel):
     def rule_warnings(self) -> list[tuple[str, type[Warning]]]:
         """Things KubeRay accepts but that deserve the author's attention."""
         return []
+
+
+def manifest_argument_errors(name: Any, namespace: Any, max_length: int) -> Errors:
+    """``to_manifest``'s ``name`` (a DNS-1035 label of at most ``max_length``) and ``namespace``."""
+    from airflow_ray_k8s.naming import dns1035_label_errors, dns1123_label_errors
+
+    errors: Errors = []
+    if not isinstance(name, str):
+        errors.append(("name", f"must be a string, not {type(name).__name__}"))
+    else:
+        errors.extend(("name", rule) for rule in dns1035_label_errors(name, max_length))
+    if namespace is not None and not isinstance(namespace, str):
+        errors.append(("namespace", f"must be a string, not {type(namespace).__name__}"))
+    elif namespace:
+        errors.extend(("namespace", rule) for rule in dns1123_label_errors(namespace))
+    return errors
 
 
 def metadata_errors(

@@ -162,11 +162,11 @@ def test_head_only_cluster_and_extra_spec() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "path"),
     [
-        ({"head_memory": "lots"}, "head.memory"),
-        ({"worker_memory": 8}, "workers[0].memory"),
-        ({"head_cpu": 0}, "head.cpu"),
-        ({"worker_memory": "-1Gi"}, "workers[0].memory"),
-        ({"head_gpu": -1}, "head.gpu"),
+        ({"head_memory": "lots"}, "head_memory"),
+        ({"worker_memory": 8}, "worker_memory"),
+        ({"head_cpu": 0}, "head_cpu"),
+        ({"worker_memory": "-1Gi"}, "worker_memory"),
+        ({"head_gpu": -1}, "head_gpu"),
         ({"workers": [WorkerGroup("a", replicas=-1)]}, "workers[0].replicas"),
         ({"workers": [WorkerGroup("a", cpu="x"), WorkerGroup("b", memory=0)]}, "workers[1].memory"),
         ({"workers": [WorkerGroup("a", object_store_memory="big")]}, "workers[0].object_store_memory"),

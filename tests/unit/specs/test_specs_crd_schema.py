@@ -187,6 +187,90 @@ quantities_mem = st.one_of(
 )
 label_values = st.from_regex(r"\A[a-z0-9]([-a-z0-9_.]{0,20}[a-z0-9])?\Z")
 group_names = st.from_regex(r"\A[a-z]([-a-z0-9]{0,15}[a-z0-9])?\Z")
+#: Names of objects (clusters, Secrets): DNS-1035 labels short enough for KubeRay's suffixes.
+object_names = st.from_regex(r"\A[a-z]([-a-z0-9]{0,20}[a-z0-9])?\Z")
+
+
+#: Wire or Python spelling of the same key: the builders accept both.
+def either(wire: str, python: str) -> st.SearchStrategy[str]:
+    return st.sampled_from([wire, python])
+
+
+tolerations_one = st.fixed_dictionaries(
+    {},
+    optional={
+        "key": st.sampled_from(["dedicated", "nvidia.com/gpu", "example.com/pool"]),
+        "operator": st.sampled_from(["Equal", "Exists"]),
+        "value": label_values,
+        "effect": st.sampled_from(["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+        "tolerationSeconds": st.integers(0, 2**40),
+    },
+)
+#: A single toleration stands for a list of one.
+tolerations = st.one_of(st.none(), tolerations_one, st.lists(tolerations_one, max_size=3))
+
+
+@st.composite
+def secret_values(draw: st.DrawFn) -> dict[str, Any]:
+    """A ``redisPassword`` / ``redisUsername``: literal or from a Secret / ConfigMap."""
+    if draw(st.booleans()):
+        return {"value": draw(st.text(max_size=12))}
+    ref = draw(st.sampled_from(["secretKeyRef", "configMapKeyRef"]))
+    source = {"name": draw(object_names), "key": draw(st.sampled_from(["password", "user"]))}
+    return {draw(either("valueFrom", "value_from")): {ref: source}}
+
+
+@st.composite
+def gcs_fault_tolerance(draw: st.DrawFn) -> dict[str, Any] | None:
+    """``gcsFaultToleranceOptions`` for Redis or the embedded RocksDB backend, or none."""
+    backend = draw(st.sampled_from([None, "redis", "rocksdb"]))
+    if backend is None:
+        return None
+    if backend == "rocksdb":
+        storage = draw(
+            st.one_of(
+                st.fixed_dictionaries({"claimName": object_names}),
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "size": st.sampled_from(["1Gi", "10Gi", 2**30]),
+                        "storageClassName": object_names,
+                        "accessModes": st.just(["ReadWriteOnce"]),
+                        "deletionPolicy": st.sampled_from(["DeleteWithCluster", "Retain"]),
+                    },
+                ),
+            )
+        )
+        return {"backend": "rocksdb", "storage": storage}
+    options: dict[str, Any] = {
+        draw(either("redisAddress", "redis_address")): draw(
+            st.sampled_from(["redis:6379", "redis.ns.svc:6380"])
+        )
+    }
+    if draw(st.booleans()):
+        options["backend"] = "redis"
+    if draw(st.booleans()):
+        options[draw(either("redisPassword", "redis_password"))] = draw(secret_values())
+    if draw(st.booleans()):
+        options[draw(either("redisUsername", "redis_username"))] = draw(secret_values())
+    if draw(st.booleans()):
+        options[draw(either("externalStorageNamespace", "external_storage_namespace"))] = draw(label_values)
+    return options
+
+
+@st.composite
+def auth_options(draw: st.DrawFn, ray_version: str, for_job: bool) -> dict[str, Any] | None:
+    """``authOptions`` KubeRay accepts for this Ray version (Kubernetes token auth: not for a RayJob)."""
+    mode = draw(st.sampled_from([None, "disabled", "token"]))
+    if mode is None or (mode == "token" and ray_version < "2.52"):
+        return None
+    options: dict[str, Any] = {"mode": mode}
+    k8s_tokens = mode == "token" and ray_version >= "2.55" and not for_job and draw(st.booleans())
+    if k8s_tokens:
+        options["enableK8sTokenAuth"] = True
+    elif draw(st.booleans()):
+        options[draw(either("secretName", "secret_name"))] = draw(object_names)
+    return options
 
 
 @st.composite
@@ -197,6 +281,9 @@ def worker_groups(draw: st.DrawFn, autoscaling: bool) -> list[WorkerGroup]:
         low = draw(st.integers(0, 4))
         high = draw(st.integers(low, low + 8))
         replicas = draw(st.one_of(st.none(), st.integers(low, high)))
+        # The object store is sized either by the argument or by the ray start param (never both:
+        # two different sizes are an error).
+        store_param = draw(st.booleans())
         groups.append(
             WorkerGroup(
                 name,
@@ -216,24 +303,28 @@ def worker_groups(draw: st.DrawFn, autoscaling: bool) -> list[WorkerGroup]:
                         st.sampled_from(["tier", "app.example.com/role"]), label_values, max_size=2
                     )
                 ),
+                tolerations=draw(tolerations),
                 ray_start_params=draw(
                     st.dictionaries(
-                        st.sampled_from(["num-cpus", "object-store-memory"]),
+                        st.sampled_from(["num-cpus", "object-store-memory"] if store_param else ["num-cpus"]),
                         st.integers(0, 10**9),
                         max_size=2,
                     )
                 ),
-                object_store_memory=draw(st.one_of(st.none(), st.sampled_from(["1Gi", "200Mi", 2**30]))),
+                object_store_memory=None
+                if store_param
+                else draw(st.one_of(st.none(), st.sampled_from(["1Gi", "200Mi", 2**30]))),
             )
         )
     return groups
 
 
 @st.composite
-def cluster_kwargs(draw: st.DrawFn) -> dict[str, Any]:
+def cluster_kwargs(draw: st.DrawFn, for_job: bool = False) -> dict[str, Any]:
     autoscaling = draw(st.booleans())
+    ray_version = draw(st.sampled_from(["2.38.0", "2.52.0", "2.55.1"]))
     kwargs: dict[str, Any] = {
-        "ray_version": draw(st.sampled_from(["2.38.0", "2.52.0", "2.55.1"])),
+        "ray_version": ray_version,
         "head_cpu": draw(quantities_cpu),
         "head_memory": draw(quantities_mem),
         "head_gpu": draw(st.integers(0, 2)),
@@ -244,49 +335,98 @@ def cluster_kwargs(draw: st.DrawFn) -> dict[str, Any]:
             st.dictionaries(st.sampled_from(["team", "example.com/owner"]), label_values, max_size=2)
         ),
         "node_selector": draw(st.dictionaries(st.sampled_from(["pool", "zone"]), label_values, max_size=2)),
+        "tolerations": draw(tolerations),
+        "gcs_fault_tolerance": draw(gcs_fault_tolerance()),
     }
+    auth = draw(auth_options(ray_version, for_job))
+    if auth is not None:
+        kwargs["extra_spec"] = {draw(either("authOptions", "auth_options")): auth}
     if autoscaling:
         kwargs["autoscaler_version"] = draw(st.sampled_from([None, "v1", "v2"]))
         kwargs["idle_timeout_seconds"] = draw(st.one_of(st.none(), st.integers(0, 3600)))
     return kwargs
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kwargs=cluster_kwargs())
 def test_any_built_raycluster_is_accepted_by_the_crd(crd: Any, kwargs: dict[str, Any]) -> None:
     crd.assert_valid(build_raycluster(**kwargs).to_manifest("c"))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_TTL_ORDER = ("DeleteWorkers", "DeleteCluster", "DeleteSelf")
+
+
+@st.composite
+def deletion_rules(draw: st.DrawFn, own_cluster: bool, autoscaling: bool) -> list[dict[str, Any]]:
+    """Rules KubeRay accepts: per status, TTLs that grow Workers <= Cluster <= Self."""
+    policies = list(_TTL_ORDER) if own_cluster else ["DeleteSelf"]
+    if autoscaling and "DeleteWorkers" in policies:
+        policies.remove("DeleteWorkers")  # KubeRay refuses DeleteWorkers with autoscaling
+    rules: list[dict[str, Any]] = []
+    statuses: list[tuple[str, str]] = [("jobStatus", "SUCCEEDED"), ("jobStatus", "FAILED")]
+    statuses.append((draw(either("jobDeploymentStatus", "job_deployment_status")), "Failed"))
+    for key, status in statuses:
+        chosen = [p for p in policies if draw(st.booleans())]
+        ttl = 0
+        for policy in chosen:
+            ttl += draw(st.integers(0, 3600))
+            condition: dict[str, Any] = {key: status}
+            if draw(st.booleans()) or ttl:
+                condition[draw(either("ttlSeconds", "ttl_seconds"))] = ttl
+            rules.append({"policy": policy, "condition": condition})
+    if not rules:
+        rules.append({"policy": "DeleteNone", "condition": {"jobStatus": "FAILED"}})
+    return rules
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    kwargs=cluster_kwargs(),
-    pip=st.lists(st.sampled_from(["numpy", "torch==2.3.1", "pandas>=2"]), max_size=3),
+    data=st.data(),
+    kwargs=cluster_kwargs(for_job=True),
+    pip=st.one_of(
+        st.sampled_from(["numpy", "torch==2.3.1"]),
+        st.lists(st.sampled_from(["numpy", "torch==2.3.1", "pandas>=2"]), max_size=3),
+    ),
     env_vars=st.dictionaries(st.from_regex(r"\A[A-Z]{1,8}\Z"), st.text(max_size=30), max_size=3),
-    ttl=st.one_of(st.none(), st.integers(0, 86400)),
+    cluster_name=st.one_of(st.none(), object_names),
+    use_rules=st.booleans(),
     deadline=st.one_of(st.none(), st.integers(1, 86400)),
-    mode=st.sampled_from(["K8sJobMode", "HTTPMode", "SidecarMode"]),
 )
 def test_any_built_rayjob_is_accepted_by_the_crd(
     crd: Any,
+    data: st.DataObject,
     kwargs: dict[str, Any],
-    pip: list[str],
+    pip: str | list[str],
     env_vars: dict[str, str],
-    ttl: int | None,
+    cluster_name: str | None,
+    use_rules: bool,
     deadline: int | None,
-    mode: Any,
 ) -> None:
-    spec = build_rayjob(
-        "python main.py",
-        cluster=build_raycluster(**kwargs),
-        pip=pip,
-        env_vars=env_vars,
-        ttl_seconds_after_finished=ttl,
-        active_deadline_seconds=deadline,
-        submission_mode=mode,
-    )
-    manifest = spec.to_manifest("j")
+    """Jobs on their own cluster or an existing one, with a TTL or with deletion rules."""
+    own_cluster = cluster_name is None
+    modes = ["K8sJobMode", "HTTPMode", "InteractiveMode"] + (["SidecarMode"] if own_cluster else [])
+    job: dict[str, Any] = {
+        "pip": pip,
+        "env_vars": env_vars,
+        "active_deadline_seconds": deadline,
+        "submission_mode": data.draw(st.sampled_from(modes)),
+    }
+    if own_cluster:
+        job["cluster"] = build_raycluster(**kwargs)
+    else:
+        job["cluster_name"] = cluster_name
+    if use_rules:
+        job["deletion_rules"] = data.draw(deletion_rules(own_cluster, kwargs["autoscaling"]))
+    elif own_cluster:
+        job["ttl_seconds_after_finished"] = data.draw(st.one_of(st.none(), st.integers(0, 86400)))
+    manifest = build_rayjob("python main.py", **job).to_manifest("j")
     crd.assert_valid(manifest)
-    assert yaml.safe_load(manifest["spec"].get("runtimeEnvYAML", "{}")).get("env_vars", {}) == env_vars
+    spec = manifest["spec"]
+    runtime_env = yaml.safe_load(spec.get("runtimeEnvYAML", "{}"))
+    assert runtime_env.get("env_vars", {}) == env_vars
+    assert runtime_env.get("pip", []) == ([pip] if isinstance(pip, str) else pip)
+    assert ("clusterSelector" in spec) == (not own_cluster)
+    assert spec["shutdownAfterJobFinishes"] == (own_cluster and not use_rules)
 
 
 # --- the models' wire names are the CRD's ---------------------------------------------------------------

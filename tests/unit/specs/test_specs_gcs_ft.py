@@ -122,3 +122,90 @@ def test_unmigrated_annotation_with_struct_is_an_error_naming_the_helper() -> No
     # ...and it also names the legacy placements the struct forbids.
     assert 'head_group.ray_start_params["redis-password"]' in paths
     assert "head_group.template.spec.containers[0].env" in paths
+
+
+def _legacy_with_head_env(*env: dict[str, Any]) -> dict[str, Any]:
+    manifest = _legacy()
+    manifest["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"] = list(env)
+    return manifest
+
+
+SECRET_ADDRESS = {
+    "name": "RAY_REDIS_ADDRESS",
+    "valueFrom": {"secretKeyRef": {"name": "redis", "key": "addr"}},
+}
+
+
+def test_migration_refuses_a_redis_address_given_by_reference() -> None:
+    """``redisAddress`` is a plain string in the CRD: a ``valueFrom`` address cannot move there."""
+    manifest = _legacy_with_head_env(SECRET_ADDRESS)
+    with pytest.raises(SpecValidationError) as caught:
+        migrate_gcs_ft_annotation(manifest)
+    [(path, rule)] = caught.value.errors
+    assert path == "spec.headGroupSpec.template.spec.containers[0].env[0]"
+    for words in (
+        "RAY_REDIS_ADDRESS",
+        "valueFrom",
+        "redisAddress",
+        "plain string",
+        "resolve",
+        "gcsFaultToleranceOptions",
+    ):
+        assert words in rule
+    # ...for the cluster of a RayJob too, with the path in the job.
+    job = build_rayjob("python main.py").to_manifest("job")
+    job["metadata"]["annotations"] = {"ray.io/ft-enabled": "true"}
+    job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"] = [
+        SECRET_ADDRESS
+    ]
+    with pytest.raises(SpecValidationError, match=r"spec\.rayClusterSpec\.headGroupSpec"):
+        migrate_gcs_ft_annotation(job)
+
+
+def test_migration_drops_a_referenced_address_when_the_struct_already_has_one() -> None:
+    """Values already in the struct win, so the env var has nothing left to say."""
+    manifest = _legacy_with_head_env(SECRET_ADDRESS)
+    manifest["spec"]["gcsFaultToleranceOptions"] = {"redisAddress": "redis.prod:6379"}
+    migrated = migrate_gcs_ft_annotation(manifest)
+    assert migrated["spec"]["gcsFaultToleranceOptions"]["redisAddress"] == "redis.prod:6379"
+    assert "env" not in migrated["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    load_raycluster(migrated)
+
+
+def test_migration_of_an_address_variable_without_a_value_is_the_empty_string() -> None:
+    """Kubernetes reads an env var with neither ``value`` nor ``valueFrom`` as ``""``."""
+    migrated = migrate_gcs_ft_annotation(_legacy_with_head_env({"name": "RAY_REDIS_ADDRESS"}))
+    assert migrated["spec"]["gcsFaultToleranceOptions"]["redisAddress"] == ""
+    load_raycluster(migrated)
+
+
+def test_migration_moves_referenced_credentials_and_the_crd_accepts_them(crd: Any) -> None:
+    """``redisPassword`` / ``redisUsername`` take ``valueFrom`` in the CRD (the same EnvVarSource)."""
+    password = {"configMapKeyRef": {"name": "redis", "key": "password"}}
+    username = {"secretKeyRef": {"name": "redis", "key": "user"}}
+    manifest = _legacy_with_head_env(
+        {"name": "RAY_REDIS_ADDRESS", "value": "redis:6379"},
+        {"name": "REDIS_PASSWORD", "valueFrom": password},
+        {"name": "REDIS_USERNAME", "valueFrom": username},
+    )
+    del manifest["spec"]["headGroupSpec"]["rayStartParams"]["redis-password"]
+    migrated = migrate_gcs_ft_annotation(manifest)
+    assert migrated["spec"]["gcsFaultToleranceOptions"] == {
+        "externalStorageNamespace": "legacy-ft",
+        "redisAddress": "redis:6379",
+        "redisPassword": {"valueFrom": password},
+        "redisUsername": {"valueFrom": username},
+    }
+    crd.assert_valid(migrated)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_raycluster(migrated)
+    crd.assert_valid(loaded.to_manifest("legacy-ft"))
+
+
+def test_migration_of_a_malformed_manifest_raises_only_spec_errors() -> None:
+    manifest = _legacy_with_head_env({"name": "RAY_REDIS_ADDRESS", "value": 6379})
+    with pytest.raises(SpecValidationError, match="RAY_REDIS_ADDRESS"):
+        migrate_gcs_ft_annotation(manifest)
+    with pytest.raises(SpecValidationError, match="manifest"):
+        migrate_gcs_ft_annotation(["not", "a", "manifest"])  # type: ignore[arg-type]

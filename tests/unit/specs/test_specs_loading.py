@@ -273,7 +273,7 @@ def test_to_manifest_checks_the_name_and_merges_metadata() -> None:
     assert manifest["kind"] == "RayJob"
     assert manifest["metadata"]["labels"] == {"team": "ml-platform", "cost-center": "4711", "extra": "1"}
     json.dumps(manifest)  # JSON-serializable as is
-    with pytest.raises(SpecValidationError, match=r"metadata\.name: must be no more than 47 characters"):
+    with pytest.raises(SpecValidationError, match=r"name: must be no more than 47 characters"):
         job.to_manifest("j" * 48)
     with pytest.raises(SpecValidationError, match="start with a letter"):
         job.to_manifest("1-job")
@@ -306,3 +306,31 @@ def test_loaded_models_expose_typed_fields() -> None:
     assert container is not None
     assert container.resources is not None
     assert container.resources.limits == {"cpu": "16", "memory": "120Gi", "nvidia.com/gpu": 4}
+
+
+def test_unknown_fields_set_to_null_are_left_out_like_known_ones() -> None:
+    """In a create body null means absent, so an explicit null is written as absence (by design)."""
+    spec = build_raycluster().to_spec_dict()
+    spec["futureKubeRayField"] = None
+    spec["futureKubeRayOptions"] = {"mode": None, "keep": "me"}
+    spec["suspend"] = None
+    out = RayClusterSpec.model_validate(spec).to_spec_dict()
+    assert "futureKubeRayField" not in out
+    assert "suspend" not in out
+    # Inside an unknown field the value is kept exactly as written.
+    assert out["futureKubeRayOptions"] == {"mode": None, "keep": "me"}
+    # An override's null removes the key, known or not, before the model sees it.
+    loaded = load_raycluster(spec, overrides={"futureKubeRayOptions": None})
+    assert "futureKubeRayOptions" not in loaded.to_spec_dict()
+
+
+@pytest.mark.parametrize("value", [object(), {1, 2}, b"\xff", float("nan"), {1: "a"}], ids=repr)
+def test_unknown_fields_must_be_data_a_manifest_can_carry(value: Any) -> None:
+    """Unknown fields are kept as given, so a value JSON cannot carry is refused when loaded,
+    not found later when the manifest is serialized."""
+    spec = build_raycluster().to_spec_dict()
+    spec["headGroupSpec"]["futureKubeRayField"] = value
+    with pytest.raises(SpecValidationError, match=r"headGroupSpec\.futureKubeRayField"):
+        RayClusterSpec.model_validate(spec)
+    with pytest.raises(SpecValidationError, match="futureKubeRayField"):
+        load_raycluster(build_raycluster().to_spec_dict(), overrides={"futureKubeRayField": [value]})
