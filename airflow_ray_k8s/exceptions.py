@@ -55,6 +55,9 @@ class KubeApiError(RayK8sError):
         super().__init__(message)
         self.status = status
         self.reason = reason
+        #: Attempts the call made before this error (set by the clients' retry loop): an operation
+        #: reads it to tell "404 at once" from "404 after an attempt whose answer was lost".
+        self.attempts = 1
 
 
 class KubeNotFoundError(KubeApiError):
@@ -99,6 +102,11 @@ class KubeTimeoutError(KubeApiError):
     """A client-side deadline passed before the API answered."""
 
 
+class KubeInvalidResponseError(KubeApiError):
+    """A 2xx answer whose body is not the JSON the call expects (an HTML page from a proxy in the
+    way, a truncated body). Not retried: the same proxy gives the same page."""
+
+
 class CRDNotInstalledError(KubeNotFoundError):
     """The ``ray.io`` CRDs (KubeRay) are not installed in the cluster."""
 
@@ -111,11 +119,31 @@ class WaitTimeoutError(RayK8sError, TimeoutError):
 
 
 class RayDashboardError(RayK8sError):
-    """The Ray dashboard's job API answered with an error or could not be reached."""
+    """The Ray dashboard's job API answered with an error or could not be reached.
+
+    The subclasses say which kind, so that callers can react: :class:`RayDashboardForbiddenError`
+    (fix RBAC or the token), :class:`RayDashboardUnavailableError` (try again later),
+    :class:`RayDashboardJobNotFoundError` (unknown job id). The Kubernetes error is chained.
+
+    :param status: the HTTP status of the answer, if there was one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class RayDashboardJobNotFoundError(RayDashboardError):
     """The Ray dashboard does not know this job id (HTTP 404 from the job API)."""
+
+
+class RayDashboardForbiddenError(RayDashboardError):
+    """401/403 on the way to the dashboard: RBAC ``services/proxy``, or a missing / wrong Ray token."""
+
+
+class RayDashboardUnavailableError(RayDashboardError):
+    """The dashboard is not reachable right now (429, 5xx such as "no endpoints available" while the
+    head starts, a connection reset, a timeout): worth trying again later."""
 
 
 class RayJobFailedError(RayK8sError):

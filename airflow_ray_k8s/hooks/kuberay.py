@@ -40,13 +40,56 @@ def settings_from_connection(conn: Any, **overrides: Any) -> ConnectionSettings:
     return ConnectionSettings.from_extras(conn.extra_dejson or {}, conn_id=conn.conn_id, **overrides)
 
 
+def connection_secrets(settings: ConnectionSettings) -> list[str]:
+    """The credentials in connection settings that Airflow's masker must know: the kubeconfig content
+    (extra ``kube_config``) and each token / key / password in it.
+
+    Airflow masks a connection's extras only by key name (``token``, ``password``...), and
+    ``kube_config`` is not such a name, so without this a log line quoting the kubeconfig's token
+    would show it.
+    """
+    if not settings.kube_config:
+        return []
+    from airflow_ray_k8s.kube.loader import kubeconfig_secrets
+
+    return kubeconfig_secrets(settings.kube_config)
+
+
+def _mask_secret(value: str) -> None:
+    # Airflow >= 3.1 has it in airflow.sdk.log (it also tells the supervisor, which masks task logs);
+    # imported here, on use, to keep this module cheap to import.
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover  -- older task SDKs
+        from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+    mask_secret(value)
+
+
+async def _amask_secret(value: str) -> None:
+    # The async variant avoids a sync send to the supervisor while an async one is in flight.
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # pragma: no cover  -- task SDKs before amask_secret
+        _mask_secret(value)
+        return
+    await amask_secret(value)
+
+
 class _HookMixin:
-    """Connection attributes and UI metadata shared by both hooks."""
+    """Connection attributes, UI metadata and secret masking shared by both hooks."""
 
     conn_name_attr = "kuberay_conn_id"
     default_conn_name = "kuberay_default"
     conn_type = "kuberay"
     hook_name = "KubeRay (Ray on Kubernetes)"
+
+    def register_secret(self, value: str) -> None:
+        """Register a credential (kubeconfig content, a Ray token) with Airflow's secrets masker."""
+        _mask_secret(value)
+
+    async def aregister_secret(self, value: str) -> None:
+        """:meth:`register_secret` from the event loop (the triggerer)."""
+        await _amask_secret(value)
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -81,7 +124,10 @@ class KubeRayHook(_HookMixin, KubeClient, BaseHook):
 
     def _load_settings(self) -> ConnectionSettings:
         conn = self.get_connection(self.kuberay_conn_id)
-        return settings_from_connection(conn, namespace=self.namespace_override)
+        settings = settings_from_connection(conn, namespace=self.namespace_override)
+        for secret in connection_secrets(settings):
+            self.register_secret(secret)
+        return settings
 
     def get_conn(self) -> KubeClient:
         """The hook is its own client; returned for Airflow's ``get_conn`` convention."""
@@ -124,13 +170,19 @@ class AsyncKubeRayHook(_HookMixin, AsyncKubeClient, BaseHook):
 
     def _load_settings(self) -> ConnectionSettings:
         conn = self.get_connection(self.kuberay_conn_id)
-        return settings_from_connection(conn, namespace=self.namespace_override)
+        settings = settings_from_connection(conn, namespace=self.namespace_override)
+        for secret in connection_secrets(settings):
+            self.register_secret(secret)
+        return settings
 
     async def _aload_settings(self) -> ConnectionSettings:
         aget = getattr(BaseHook, "aget_connection", None)
-        if aget is None:  # Airflow < 3.1: the sync lookup, off the event loop
+        if aget is None:  # Airflow < 3.1: the sync lookup (which masks), off the event loop
             import asyncio
 
             return await asyncio.to_thread(self._load_settings)
         conn = await aget(self.kuberay_conn_id)
-        return settings_from_connection(conn, namespace=self.namespace_override)
+        settings = settings_from_connection(conn, namespace=self.namespace_override)
+        for secret in connection_secrets(settings):
+            await self.aregister_secret(secret)
+        return settings

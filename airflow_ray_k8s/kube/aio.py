@@ -8,10 +8,11 @@ stream has no total timeout but a socket read timeout, so a half-open connection
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_ray_k8s.exceptions import KubeApiError
+from airflow_ray_k8s.exceptions import ConfigurationError, KubeApiError
 from airflow_ray_k8s.kube import access, dashboard, diagnostics
 from airflow_ray_k8s.kube.base import ClientBase
 from airflow_ray_k8s.kube.config import ConnectionSettings
@@ -23,11 +24,15 @@ from airflow_ray_k8s.kube.effects import (
     Op,
     OpenStream,
     ReadLine,
+    RegisterSecret,
     Sleep,
+    step,
 )
 from airflow_ray_k8s.kube.errors import error_for_exception, error_for_response
+from airflow_ray_k8s.kube.keyfiles import KeyFiles
 from airflow_ray_k8s.kube.ops import CreateResult
 from airflow_ray_k8s.kube.request import KubeRequest, KubeResponse, ObjectList, headers_lower
+from airflow_ray_k8s.kube.retry import attempts_made
 from airflow_ray_k8s.kube.transport import call_kwargs
 from airflow_ray_k8s.kube.watch import Predicate
 from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB, Resource
@@ -48,8 +53,12 @@ class AsyncLineStream:
         self._buffer = LineBuffer()
         self._ended = False
 
-    async def readline(self) -> bytes | None:
-        """The next line, or ``None`` when the server ended the stream."""
+    async def readline(self, deadline: float | None = None) -> bytes | None:
+        """The next line, or ``None`` when the server ended the stream.
+
+        :param deadline: a ``time.monotonic()`` value; no line by then raises ``KubeTimeoutError``
+            (the socket read timeout alone would let a quiet stream run on for ``read_margin``).
+        """
         while True:
             line = self._buffer.pop()
             if line is not None:
@@ -57,7 +66,11 @@ class AsyncLineStream:
             if self._ended:
                 return self._buffer.rest()
             try:
-                chunk = await self._raw.content.readany()
+                read = self._raw.content.readany()
+                if deadline is None:
+                    chunk = await read
+                else:
+                    chunk = await asyncio.wait_for(read, max(0.0, deadline - time.monotonic()))
             except Exception as exc:
                 raise error_for_exception(self._request, exc) from exc
             if not chunk:
@@ -70,12 +83,23 @@ class AsyncLineStream:
         self._raw.close()
 
 
+def _no_hidden_retries(api: Any) -> None:
+    # The retry policy owns retries (the sync side sets urllib3's retries=False in loader.py).
+    # aiohttp would resend an idempotent request (GET, PUT, DELETE) once, unseen, when a pooled
+    # connection drops; a DELETE whose first attempt landed would then look "already gone".
+    # ``_retry_connection`` is a ClientSession attribute aiohttp lets one set (in its ATTRS).
+    session = getattr(getattr(api, "rest_client", None), "pool_manager", None)
+    if session is not None and hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+
+
 class AsyncTransport:
     """Send requests with a ``kubernetes_asyncio`` ``ApiClient``, created on first use (in the loop)."""
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings
         self._api: Any = None
+        self._files = KeyFiles()
         self._lock = asyncio.Lock()
 
     async def api_client(self) -> Any:
@@ -87,18 +111,22 @@ class AsyncTransport:
 
                     from airflow_ray_k8s.kube.loader import async_configuration, client_error
 
-                    cfg = await async_configuration(self.settings)
                     try:
+                        cfg = await async_configuration(self.settings, self._files)
                         self._api = client.ApiClient(cfg)
+                        _no_hidden_retries(self._api)
+                    except ConfigurationError:
+                        self._files.close()
+                        raise
                     except Exception as exc:  # e.g. an unreadable CA bundle (ssl context built here)
+                        self._files.close()
                         raise client_error(self.settings, exc) from exc
         return self._api
 
     def _timeout(self, request: KubeRequest) -> Any:
         import aiohttp
 
-        connect = self.settings.connect_timeout
-        read = request.read_timeout or self.settings.request_timeout
+        connect, read = request.timeouts(self.settings.connect_timeout, self.settings.request_timeout)
         if request.stream:
             return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
         return aiohttp.ClientTimeout(total=connect + read, sock_connect=connect, sock_read=read)
@@ -121,7 +149,9 @@ class AsyncTransport:
             raise error_for_exception(request, exc) from exc
         finally:
             raw.release()
-        response = KubeResponse(raw.status, headers_lower(raw.headers.items()), body or b"")
+        response = KubeResponse(
+            raw.status, headers_lower(raw.headers.items()), body or b"", what=request.describe()
+        )
         if not response.ok:
             raise error_for_response(request, response)
         return response
@@ -142,10 +172,11 @@ class AsyncTransport:
         return AsyncLineStream(request, raw)
 
     async def close(self) -> None:
-        """Close the aiohttp session."""
+        """Close the aiohttp session and release the kubeconfig's certificate / key files."""
         if self._api is not None:
             api, self._api = self._api, None
             await api.close()
+        self._files.close()
 
 
 class AsyncKubeClient(ClientBase):
@@ -188,13 +219,17 @@ class AsyncKubeClient(ClientBase):
     # --- the driver -----------------------------------------------------------------------------------
 
     async def send(self, request: KubeRequest) -> KubeResponse:
-        """Send one request: namespace check, retry policy, error mapping."""
+        """Send one request: namespace check, retry policy (bounded by its deadline), error mapping."""
         import tenacity
 
         self._check_request(request)
         transport = await self.transport()
-        retrying = tenacity.AsyncRetrying(**self.retry_policy.tenacity_kwargs())
-        response: KubeResponse = await retrying(transport.send, request)
+        retrying = tenacity.AsyncRetrying(**self.retry_policy.tenacity_kwargs(request.deadline))
+        try:
+            response: KubeResponse = await retrying(transport.send, request)
+        except KubeApiError as exc:
+            exc.attempts = attempts_made(retrying)
+            raise
         return response
 
     async def arun(self, op: Op[T], on_emit: Callable[[Any], None] | None = None) -> T:
@@ -205,10 +240,9 @@ class AsyncKubeClient(ClientBase):
         error: KubeApiError | None = None
         try:
             while True:
-                try:
-                    effect = op.throw(error) if error is not None else op.send(value)
-                except StopIteration as stop:
-                    result: T = stop.value
+                done, effect = step(op, value, error)
+                if done:
+                    result: T = effect
                     return result
                 value, error = None, None
                 try:
@@ -226,7 +260,7 @@ class AsyncKubeClient(ClientBase):
         if isinstance(effect, KubeRequest):
             return await self.send(effect)
         if isinstance(effect, ReadLine):
-            return await effect.stream.readline()
+            return await effect.stream.readline(effect.deadline)
         if isinstance(effect, Emit):
             if on_emit is None:
                 raise TypeError("this operation emits items; pass on_emit")
@@ -234,6 +268,9 @@ class AsyncKubeClient(ClientBase):
             return None
         if isinstance(effect, Sleep):
             await asyncio.sleep(effect.seconds)
+            return None
+        if isinstance(effect, RegisterSecret):
+            await self.aregister_secret(effect.value)
             return None
         if isinstance(effect, OpenStream):
             self._check_request(effect.request)
@@ -303,7 +340,7 @@ class AsyncKubeClient(ClientBase):
         propagation_policy: str = "Background",
         grace_period_seconds: int | None = None,
     ) -> bool:
-        """Delete an object; ``False`` if it was already gone."""
+        """Delete an object; ``False`` if it was already gone (see :func:`.ops.delete`)."""
         await self.ensure_settings()
         return await self.arun(
             self._op_delete(resource, name, namespace, propagation_policy, grace_period_seconds)

@@ -66,6 +66,19 @@ class ClientBase:
             raise ConfigurationError(f"namespace {namespace!r} differs from metadata.namespace {body_ns!r}")
         return self.settings.resolve_namespace(namespace or body_ns)
 
+    # --- secrets -------------------------------------------------------------------------------------
+
+    def register_secret(self, value: str) -> None:
+        """Called with each credential the client learns while running (a Ray dashboard token).
+
+        The Kubernetes layer knows no Airflow, so this does nothing; the Airflow hooks hand the value
+        to Airflow's secrets masker, which then redacts it from task logs and rendered fields.
+        """
+
+    async def aregister_secret(self, value: str) -> None:
+        """:meth:`register_secret` for the async client (Airflow's masker has an async variant)."""
+        self.register_secret(value)
+
     def _check_request(self, request: KubeRequest) -> None:
         # The single enforcement point: every request passes here before a transport sees it.
         if request.namespace is not None:

@@ -13,9 +13,20 @@ from typing import Any, TypeVar
 from airflow_ray_k8s.exceptions import KubeApiError
 from airflow_ray_k8s.kube import access, dashboard, diagnostics
 from airflow_ray_k8s.kube.base import ClientBase
-from airflow_ray_k8s.kube.effects import CloseStream, Effect, Emit, Op, OpenStream, ReadLine, Sleep
+from airflow_ray_k8s.kube.effects import (
+    CloseStream,
+    Effect,
+    Emit,
+    Op,
+    OpenStream,
+    ReadLine,
+    RegisterSecret,
+    Sleep,
+    step,
+)
 from airflow_ray_k8s.kube.ops import CreateResult
 from airflow_ray_k8s.kube.request import KubeRequest, KubeResponse, ObjectList
+from airflow_ray_k8s.kube.retry import attempts_made
 from airflow_ray_k8s.kube.transport import SyncLineStream, SyncTransport
 from airflow_ray_k8s.kube.watch import Predicate
 from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB, Resource
@@ -55,12 +66,16 @@ class KubeClient(ClientBase):
     # --- the driver -----------------------------------------------------------------------------------
 
     def send(self, request: KubeRequest) -> KubeResponse:
-        """Send one request: namespace check, retry policy, error mapping."""
+        """Send one request: namespace check, retry policy (bounded by its deadline), error mapping."""
         import tenacity
 
         self._check_request(request)
-        retrying = tenacity.Retrying(**self.retry_policy.tenacity_kwargs())
-        response: KubeResponse = retrying(self.transport.send, request)
+        retrying = tenacity.Retrying(**self.retry_policy.tenacity_kwargs(request.deadline))
+        try:
+            response: KubeResponse = retrying(self.transport.send, request)
+        except KubeApiError as exc:
+            exc.attempts = attempts_made(retrying)
+            raise
         return response
 
     def run(self, op: Op[T], on_emit: Callable[[Any], None] | None = None) -> T:
@@ -70,10 +85,9 @@ class KubeClient(ClientBase):
         error: KubeApiError | None = None
         try:
             while True:
-                try:
-                    effect = op.throw(error) if error is not None else op.send(value)
-                except StopIteration as stop:
-                    result: T = stop.value
+                done, effect = step(op, value, error)
+                if done:
+                    result: T = effect
                     return result
                 value, error = None, None
                 try:
@@ -91,7 +105,7 @@ class KubeClient(ClientBase):
         if isinstance(effect, KubeRequest):
             return self.send(effect)
         if isinstance(effect, ReadLine):
-            return effect.stream.readline()
+            return effect.stream.readline(effect.deadline)
         if isinstance(effect, Emit):
             if on_emit is None:
                 raise TypeError("this operation emits items; pass on_emit")
@@ -99,6 +113,9 @@ class KubeClient(ClientBase):
             return None
         if isinstance(effect, Sleep):
             time.sleep(effect.seconds)
+            return None
+        if isinstance(effect, RegisterSecret):
+            self.register_secret(effect.value)
             return None
         if isinstance(effect, OpenStream):
             self._check_request(effect.request)
@@ -171,7 +188,11 @@ class KubeClient(ClientBase):
         propagation_policy: str = "Background",
         grace_period_seconds: int | None = None,
     ) -> bool:
-        """Delete an object; ``False`` if it was already gone (a 404 is not an error)."""
+        """Delete an object; ``False`` if it was already gone (a 404 is not an error).
+
+        A 404 after a retry (the first attempt's answer was lost) counts as deleted by this call:
+        see :func:`airflow_ray_k8s.kube.ops.delete`.
+        """
         return self.run(self._op_delete(resource, name, namespace, propagation_policy, grace_period_seconds))
 
     def wait_for_deletion(

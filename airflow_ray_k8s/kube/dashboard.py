@@ -17,13 +17,14 @@ from urllib.parse import quote
 
 from airflow_ray_k8s.exceptions import (
     KubeApiError,
+    KubeInvalidResponseError,
     KubeNotFoundError,
     RayDashboardError,
-    RayDashboardJobNotFoundError,
 )
 from airflow_ray_k8s.kube import request as rq
 from airflow_ray_k8s.kube.config import ConnectionSettings
-from airflow_ray_k8s.kube.effects import Op
+from airflow_ray_k8s.kube.effects import Op, RegisterSecret
+from airflow_ray_k8s.kube.errors import error_for_dashboard
 from airflow_ray_k8s.naming import HEAD_SERVICE_SUFFIX
 from airflow_ray_k8s.resources import SECRET, SERVICE
 
@@ -119,7 +120,18 @@ def read_token(
         data = (rq.parse_object(response).get("data") or {}).get(TOKEN_SECRET_KEY)
         if not data:
             raise RayDashboardError(f"Secret {namespace}/{secret} has no key {TOKEN_SECRET_KEY!r}")
-        cache[key] = base64.b64decode(data).decode().strip()
+        try:
+            # validate=True: garbage is an error, not silently dropped characters (a wrong token).
+            token = base64.b64decode(data, validate=True).decode().strip()
+        except (ValueError, TypeError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+            raise RayDashboardError(
+                f"Secret {namespace}/{secret}: key {TOKEN_SECRET_KEY!r} is not base64-encoded UTF-8 text"
+            ) from None  # the cause would quote the Secret's bytes
+        if not token:
+            raise RayDashboardError(f"Secret {namespace}/{secret}: key {TOKEN_SECRET_KEY!r} is empty")
+        # Before first use, so that Airflow redacts it from every later log line (hooks only).
+        yield RegisterSecret(token)
+        cache[key] = token
     return cache[key]
 
 
@@ -138,19 +150,12 @@ def _call(
     request = build(settings, namespace, cluster, method, api_path, token=token, body=body)
     try:
         response = yield request
-    except KubeNotFoundError as exc:
-        if job_id and "/api/jobs/" in api_path and exc.reason is None:
-            # The dashboard's own 404 (not a Kubernetes Status): the job id is unknown.
-            raise RayDashboardJobNotFoundError(
-                f"Ray job {job_id!r} not found on {namespace}/{cluster}"
-            ) from exc
-        raise RayDashboardError(f"{request.describe()}: {exc}") from exc
     except KubeApiError as exc:
-        raise RayDashboardError(str(exc)) from exc
+        raise error_for_dashboard(request, exc, job_id=job_id) from exc
     try:
         return response.json()
-    except ValueError:
-        raise RayDashboardError(f"{request.describe()}: the answer is not JSON") from None
+    except KubeInvalidResponseError as exc:
+        raise RayDashboardError(f"{request.describe()}: the answer is not JSON", status=exc.status) from None
 
 
 def get_job(

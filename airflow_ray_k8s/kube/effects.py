@@ -10,13 +10,21 @@ and the async one (:mod:`~airflow_ray_k8s.kube.aio`) alike.
   a failure (after the retry policy) is thrown into the generator as a ``KubeApiError``.
 - :class:`Sleep` -> ``None`` after waiting.
 - :class:`OpenStream` -> an opaque stream handle (the answer's status was 2xx).
-- :class:`ReadLine` -> the next line (``bytes``) or ``None`` at the end of the stream.
+- :class:`ReadLine` -> the next line (``bytes``) or ``None`` at the end of the stream; with a
+  ``deadline``, a ``KubeTimeoutError`` once it passes with no line read.
 - :class:`CloseStream` -> ``None``. Drivers also close every stream left open when an operation ends.
 - :class:`Emit` -> ``None``; the item is handed to the consumer of a streaming operation.
+- :class:`RegisterSecret` -> ``None``; the driver registers the value as a secret (the Airflow hooks
+  hand it to Airflow's secrets masker), so it is redacted wherever it would be logged.
+
+:func:`bounded` puts a deadline on every effect of an operation (requests, streams, sleeps): the
+one place that makes a wait end on time, for both drivers.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -43,9 +51,10 @@ class OpenStream:
 
 @dataclass(frozen=True)
 class ReadLine:
-    """Read the next line of an open stream."""
+    """Read the next line of an open stream, giving up at ``deadline`` (a ``time.monotonic()`` value)."""
 
     stream: Any
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -62,9 +71,71 @@ class Emit:
     item: Any
 
 
-Effect = KubeRequest | Sleep | OpenStream | ReadLine | CloseStream | Emit
+@dataclass(frozen=True)
+class RegisterSecret:
+    """Tell the driver that ``value`` is a credential (a dashboard token read from a Secret)."""
+
+    value: str = dataclasses.field(repr=False)
+
+
+Effect = KubeRequest | Sleep | OpenStream | ReadLine | CloseStream | Emit | RegisterSecret
 #: An operation returning ``T``. The value sent back depends on the effect (see the module docstring).
 Op = Generator[Effect, Any, T]
+
+
+def _earliest(current: float | None, deadline: float) -> float:
+    return deadline if current is None else min(current, deadline)
+
+
+def _bound(effect: Effect, deadline: float) -> Effect:
+    if isinstance(effect, KubeRequest):
+        return dataclasses.replace(effect, deadline=_earliest(effect.deadline, deadline))
+    if isinstance(effect, OpenStream):
+        return OpenStream(_bound(effect.request, deadline))  # type: ignore[arg-type]
+    if isinstance(effect, ReadLine):
+        return ReadLine(effect.stream, _earliest(effect.deadline, deadline))
+    if isinstance(effect, Sleep):
+        # A back-off (or a Retry-After) longer than the time left would only make the wait late.
+        return Sleep(max(0.0, min(effect.seconds, deadline - time.monotonic())))
+    return effect
+
+
+def step(op: Op[Any], value: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Advance ``op`` by one effect: send it the last answer (or throw it the last error).
+
+    Returns ``(False, next_effect)``, or ``(True, result)`` once the operation returned. The one
+    step every driver (sync, async, :func:`bounded`) takes; only how it performs effects differs.
+    """
+    try:
+        return False, (op.throw(error) if error is not None else op.send(value))
+    except StopIteration as stop:
+        return True, stop.value
+
+
+def bounded(op: Op[T], deadline: float) -> Op[T]:
+    """Run ``op`` with every effect bounded by ``deadline`` (a ``time.monotonic()`` value).
+
+    Requests carry the deadline (the drivers shorten their timeouts and stop retrying once it
+    passes, see :meth:`KubeRequest.timeouts`), stream reads give up at it, and sleeps are cut to the
+    time left. The operation itself still decides what a passed deadline means (return, or raise
+    ``WaitTimeoutError``); this only guarantees that no single step outlives it by more than
+    :data:`~airflow_ray_k8s.kube.request.MIN_CALL_TIMEOUT`.
+    """
+    value: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            done, effect = step(op, value, error)
+            if done:
+                result: T = effect
+                return result
+            value, error = None, None
+            try:
+                value = yield _bound(effect, deadline)
+            except Exception as exc:  # the driver's answer for this effect: forward it to ``op``
+                error = exc
+    finally:
+        op.close()
 
 
 class LineBuffer:

@@ -26,9 +26,14 @@ from airflow_ray_k8s.exceptions import (
     KubeForbiddenError,
     KubeGoneError,
     KubeInvalidError,
+    KubeInvalidResponseError,
     KubeNotFoundError,
     KubeTimeoutError,
     KubeTransientError,
+    RayDashboardError,
+    RayDashboardForbiddenError,
+    RayDashboardJobNotFoundError,
+    RayDashboardUnavailableError,
 )
 from airflow_ray_k8s.kube.request import KubeRequest, KubeResponse, headers_lower
 
@@ -126,6 +131,38 @@ def error_for_watch_status(request: KubeRequest, status: Mapping[str, Any]) -> K
     code = code if isinstance(code, int) else 500
     body = json.dumps(status).encode()
     return error_for_response(request, KubeResponse(status=code, headers={}, body=body))
+
+
+def error_for_body(response: KubeResponse, expected: str = "a JSON object") -> KubeInvalidResponseError:
+    """The exception for a 2xx answer whose body is not ``expected`` (the body is not quoted: it
+    may be anything, a Secret included)."""
+    content_type = response.header("content-type") or "no content type"
+    return KubeInvalidResponseError(
+        f"{response.what or 'API call'}: expected {expected} in the answer, got {len(response.body)} "
+        f"bytes of {scrub(content_type, 60)} (HTTP {response.status})",
+        status=response.status,
+    )
+
+
+def error_for_dashboard(request: KubeRequest, exc: KubeApiError, *, job_id: str = "") -> RayDashboardError:
+    """The dashboard error for a failed call to the Ray job API, keeping its kind (the caller chains ``exc``).
+
+    A 404 that is not a Kubernetes ``Status`` is the dashboard's own (unknown job id); one with a
+    ``Status`` comes from the API server (no such service: the cluster or its head is gone).
+    """
+    status = exc.status
+    if isinstance(exc, KubeNotFoundError) and job_id and "/api/jobs/" in request.path and exc.reason is None:
+        return RayDashboardJobNotFoundError(
+            f"Ray job {job_id!r} not found ({request.describe()})", status=404
+        )
+    message = str(exc) if request.describe() in str(exc) else f"{request.describe()}: {exc}"
+    if isinstance(exc, KubeForbiddenError):
+        return RayDashboardForbiddenError(
+            f"{message} (RBAC services/proxy, or the Ray token of the connection)", status=status
+        )
+    if isinstance(exc, KubeTransientError | KubeTimeoutError):
+        return RayDashboardUnavailableError(message, status=status)
+    return RayDashboardError(message, status=status)
 
 
 def _is_instance(exc: BaseException, module: str, names: tuple[str, ...]) -> bool:

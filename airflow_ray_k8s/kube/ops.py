@@ -13,9 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_ray_k8s import naming
-from airflow_ray_k8s.exceptions import KubeConflictError, KubeNotFoundError, WaitTimeoutError
+from airflow_ray_k8s.exceptions import (
+    KubeApiError,
+    KubeConflictError,
+    KubeNotFoundError,
+    WaitTimeoutError,
+)
 from airflow_ray_k8s.kube import request as rq
-from airflow_ray_k8s.kube.effects import Op, Sleep
+from airflow_ray_k8s.kube.effects import Op, Sleep, bounded
+from airflow_ray_k8s.kube.retry import RetryPolicy
 from airflow_ray_k8s.resources import Resource
 
 
@@ -178,7 +184,13 @@ def delete(
     propagation_policy: str = "Background",
     grace_period_seconds: int | None = None,
 ) -> Op[bool]:
-    """Delete an object. Returns ``False`` if it was already gone (404 is not an error here)."""
+    """Delete an object; ``True`` if this call deleted it, ``False`` if it was already gone.
+
+    A 404 is not an error here. A 404 to a *retried* DELETE counts as deleted by this call: an
+    earlier attempt may have done it and lost its answer (a dropped connection, a timeout, a 5xx
+    from a proxy after the API server acted), and the API cannot tell that from a deletion by
+    someone else in between; "already gone" would be the less likely story.
+    """
     try:
         yield rq.delete(
             resource,
@@ -187,8 +199,8 @@ def delete(
             propagation_policy=propagation_policy,
             grace_period_seconds=grace_period_seconds,
         )
-    except KubeNotFoundError:
-        return False
+    except KubeNotFoundError as gone:
+        return gone.attempts > 1
     return True
 
 
@@ -204,19 +216,45 @@ def wait_for_deletion(
     """Poll until the object is gone (finalizers done), with a growing interval and a deadline.
 
     Polling rather than watching: a deletion wait is short and rare, and one GET per interval is
-    cheaper than a list plus a watch.
+    cheaper than a list plus a watch. Every GET and sleep is bounded by the deadline
+    (:func:`~airflow_ray_k8s.kube.effects.bounded`); a transient failure (429, 5xx, reset) that
+    outlasts a GET's retries is polled through like "still there", so only the timeout ends the wait.
 
-    :raises WaitTimeoutError: it still exists after ``timeout`` seconds.
+    :raises WaitTimeoutError: it still exists (or could not be checked) after ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
-    interval = poll_interval
+    return (
+        yield from bounded(
+            _poll_deletion(resource, namespace, name, timeout, deadline, poll_interval, max_poll_interval),
+            deadline,
+        )
+    )
+
+
+def _poll_deletion(
+    resource: Resource,
+    namespace: str,
+    name: str,
+    timeout: float,
+    deadline: float,
+    interval: float,
+    max_interval: float,
+) -> Op[None]:
     while True:
+        error: KubeApiError | None = None
         try:
             yield rq.get(resource, namespace, name)
         except KubeNotFoundError:
             return None
+        except KubeApiError as exc:
+            if not RetryPolicy.is_retryable(exc):
+                raise
+            error = exc
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise WaitTimeoutError(f"{resource.kind} {namespace}/{name} still exists after {timeout:g}s")
+            what = f"{resource.kind} {namespace}/{name}"
+            if error is None:
+                raise WaitTimeoutError(f"{what} still exists after {timeout:g}s")
+            raise WaitTimeoutError(f"{what} not confirmed gone within {timeout:g}s: {error}") from error
         yield Sleep(min(interval, remaining))
-        interval = min(interval * 2, max_poll_interval)
+        interval = min(interval * 2, max_interval)

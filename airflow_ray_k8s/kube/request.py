@@ -8,6 +8,7 @@ Every call the provider makes is a :class:`KubeRequest` built here (method, path
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,9 @@ JSON = "application/json"
 DEFAULT_WATCH_SECONDS = 290
 #: Page size of list calls.
 DEFAULT_PAGE_SIZE = 500
+#: The shortest client-side timeout a call near (or past) its deadline gets: enough for a last answer
+#: from a healthy API server, short enough that a wait ends within about a second of its timeout.
+MIN_CALL_TIMEOUT = 0.5
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class KubeRequest:
     :param base_url: send to this URL without Kubernetes credentials (a direct dashboard URL);
         ``None`` means the API server, authenticated.
     :param what: a short description for messages (``create RayJob ns/name``).
+    :param deadline: a ``time.monotonic()`` value set by an operation that must end by then (a wait):
+        the call's timeouts shrink to the time left and its retries stop once the deadline passes.
     """
 
     method: str
@@ -50,6 +56,7 @@ class KubeRequest:
     read_timeout: float | None = None
     base_url: str | None = None
     what: str = ""
+    deadline: float | None = None
 
     def describe(self) -> str:
         """What this call does, for messages; never includes headers, body or query values."""
@@ -60,17 +67,37 @@ class KubeRequest:
         """The body's content type."""
         return dict(self.headers).get("Content-Type", JSON)
 
+    def time_left(self) -> float | None:
+        """Seconds before :attr:`deadline` (negative once passed), or ``None`` without a deadline."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def timeouts(self, connect: float, read: float) -> tuple[float, float]:
+        """The ``(connect, read)`` client-side timeouts of one attempt of this call.
+
+        ``read`` is the connection's default, overridden by :attr:`read_timeout`; both are shortened
+        to the time left before :attr:`deadline` (never below :data:`MIN_CALL_TIMEOUT`, so a last
+        check right at the deadline can still be answered). Both transports use this, per attempt.
+        """
+        read = self.read_timeout or read
+        left = self.time_left()
+        if left is None:
+            return connect, read
+        left = max(left, MIN_CALL_TIMEOUT)
+        return min(connect, left), min(read, left)
+
 
 @dataclass(frozen=True)
 class KubeResponse:
     """An HTTP answer, read in full.
 
     :param headers: header names lower-cased.
+    :param what: the call it answers (:meth:`KubeRequest.describe`), for messages.
     """
 
     status: int
     headers: Mapping[str, str]
     body: bytes = field(default=b"", repr=False)
+    what: str = ""
 
     @property
     def ok(self) -> bool:
@@ -82,8 +109,16 @@ class KubeResponse:
         return self.headers.get(name.lower())
 
     def json(self) -> Any:
-        """The body parsed as JSON (``None`` if empty)."""
-        return json.loads(self.body) if self.body else None
+        """The body parsed as JSON (``None`` if empty).
+
+        :raises KubeInvalidResponseError: the body is not JSON.
+        """
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            raise _body_error(self, "JSON") from None  # the cause would quote the body
 
 
 @dataclass(frozen=True)
@@ -278,11 +313,21 @@ def self_subject_access_review(
 # --- responses ----------------------------------------------------------------------------------------------
 
 
+def _body_error(response: KubeResponse, expected: str) -> Exception:
+    # Imported here: errors.py builds on this module (KubeRequest / KubeResponse).
+    from airflow_ray_k8s.kube.errors import error_for_body
+
+    return error_for_body(response, expected)
+
+
 def parse_object(response: KubeResponse) -> dict[str, Any]:
-    """The object of a create / get / patch / delete answer."""
+    """The object of a create / get / patch / delete answer.
+
+    :raises KubeInvalidResponseError: the body is not a JSON object.
+    """
     data = response.json()
     if not isinstance(data, dict):
-        raise ValueError("expected a JSON object from the API server")
+        raise _body_error(response, "a JSON object")
     return data
 
 

@@ -7,15 +7,26 @@ Everything else (404, 409, 403, 422, 410) is an answer, not a hiccup, and goes s
 Retrying a create is safe: a create whose first attempt landed answers 409, which the create
 operation turns into a re-attach.
 
-The decisions are pure (:meth:`RetryPolicy.delay`, :meth:`RetryPolicy.next_delay`); tenacity runs the
-loop, ``Retrying`` for the sync transport and ``AsyncRetrying`` for the async one, from the same
-arguments (:meth:`RetryPolicy.tenacity_kwargs`).
+The decisions are pure (:meth:`RetryPolicy.delay`, :meth:`RetryPolicy.next_delay`,
+:meth:`RetryPolicy.gives_up`); tenacity runs the loop, ``Retrying`` for the sync transport and
+``AsyncRetrying`` for the async one, from the same arguments (:meth:`RetryPolicy.tenacity_kwargs`).
+
+A call made inside an operation with a deadline (a wait) also stops retrying when the next attempt
+would start after that deadline: the policy's own ``deadline`` bounds one call, the operation's
+bounds the whole wait.
+
+The stop callback reads ``RetryCallState.upcoming_sleep``, i.e. it relies on tenacity computing the
+wait *before* the stop check. tenacity does so since 8.3.0 (the release that added
+``stop_before_delay``); 8.2 checked stop first and has no ``upcoming_sleep``, hence the floor in
+``pyproject.toml``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,14 +78,23 @@ class RetryPolicy:
         base = min(base, self.max_delay)
         return base + base * self.jitter * random.random()
 
-    def next_delay(self, error: BaseException, attempt: int, elapsed: float) -> float | None:
+    def gives_up(self, attempt: int, elapsed: float, wait: float, time_left: float | None = None) -> bool:
+        """Whether a call that failed ``attempt`` times over ``elapsed`` seconds stops instead of
+        waiting ``wait`` seconds: attempts used up, past the policy's deadline, or (``time_left``,
+        the caller's own deadline) the next attempt would start after the caller stopped waiting.
+        """
+        if attempt >= self.max_attempts or elapsed + wait > self.deadline:
+            return True
+        return time_left is not None and wait >= time_left
+
+    def next_delay(
+        self, error: BaseException, attempt: int, elapsed: float, time_left: float | None = None
+    ) -> float | None:
         """The wait before the next attempt, or ``None`` when the call should fail now."""
-        if not self.is_retryable(error) or attempt >= self.max_attempts:
+        if not self.is_retryable(error):
             return None
         wait = self.delay(error, attempt)
-        if elapsed + wait > self.deadline:
-            return None
-        return wait
+        return None if self.gives_up(attempt, elapsed, wait, time_left) else wait
 
     # --- tenacity adapters ----------------------------------------------------------------------------
 
@@ -82,10 +102,12 @@ class RetryPolicy:
         error = state.outcome.exception() if state.outcome else None
         return self.delay(error, state.attempt_number) if error else 0.0
 
-    def _stop(self, state: tenacity.RetryCallState) -> bool:
+    def _stop(self, state: tenacity.RetryCallState, deadline: float | None = None) -> bool:
+        # upcoming_sleep is this attempt's wait: tenacity >= 8.3 computes it before calling stop.
         upcoming = state.upcoming_sleep or 0.0
         elapsed = state.seconds_since_start or 0.0
-        return state.attempt_number >= self.max_attempts or elapsed + upcoming > self.deadline
+        time_left = None if deadline is None else deadline - time.monotonic()
+        return self.gives_up(state.attempt_number, elapsed, upcoming, time_left)
 
     @staticmethod
     def _before_sleep(state: tenacity.RetryCallState) -> None:
@@ -95,17 +117,30 @@ class RetryPolicy:
             "retrying in %.2fs (attempt %d failed): %s", state.upcoming_sleep, state.attempt_number, error
         )
 
-    def tenacity_kwargs(self) -> dict[str, Any]:
-        """Arguments for ``tenacity.Retrying`` / ``tenacity.AsyncRetrying``."""
+    def tenacity_kwargs(self, deadline: float | None = None) -> dict[str, Any]:
+        """Arguments for ``tenacity.Retrying`` / ``tenacity.AsyncRetrying``.
+
+        :param deadline: the calling operation's deadline (``time.monotonic()``), if it has one:
+            no attempt starts after it (the last error is raised instead).
+        """
         import tenacity
 
         return {
             "retry": tenacity.retry_if_exception(self.is_retryable),
             "wait": self._wait,
-            "stop": self._stop,
+            "stop": functools.partial(self._stop, deadline=deadline),
             "before_sleep": self._before_sleep,
             "reraise": True,
         }
+
+
+def attempts_made(retrying: Any) -> int:
+    """How many attempts a finished ``tenacity.Retrying`` / ``AsyncRetrying`` call made.
+
+    The clients stamp it on the error they raise (``KubeApiError.attempts``): a 404 to a retried
+    DELETE may answer the first attempt's own, unacknowledged, deletion.
+    """
+    return int(retrying.statistics.get("attempt_number") or 1)
 
 
 #: The default policy of every client.

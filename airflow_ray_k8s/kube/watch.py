@@ -12,7 +12,9 @@
 - every ``relist_interval`` it re-lists anyway: a safety net for a watch that silently lost events;
 - repeated failures back off through the :class:`~airflow_ray_k8s.kube.retry.RetryPolicy`'s delays
   (without giving up: a waiter's own timeout bounds the wait);
-- with a ``deadline`` (``time.monotonic()`` value) it returns when the deadline passes.
+- with a ``deadline`` (``time.monotonic()`` value) it returns when the deadline passes; every
+  request, stream read and back-off inside is bounded by it (:func:`~.effects.bounded`), so a
+  ``Retry-After`` or a quiet stream cannot hold it past the deadline.
 
 Errors that retrying cannot fix (403, CRD not installed, 422) end the operation.
 """
@@ -29,7 +31,7 @@ from typing import Any
 from airflow_ray_k8s.exceptions import KubeApiError, KubeGoneError, WaitTimeoutError
 from airflow_ray_k8s.kube import ops
 from airflow_ray_k8s.kube import request as rq
-from airflow_ray_k8s.kube.effects import CloseStream, Emit, Op, OpenStream, ReadLine, Sleep
+from airflow_ray_k8s.kube.effects import CloseStream, Emit, Op, OpenStream, ReadLine, Sleep, bounded
 from airflow_ray_k8s.kube.errors import error_for_watch_status
 from airflow_ray_k8s.kube.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from airflow_ray_k8s.resources import Resource
@@ -91,6 +93,19 @@ def watch_objects(
     policy: RetryPolicy = DEFAULT_RETRY_POLICY,
 ) -> Op[None]:
     """Emit :class:`WatchEvent` items for a collection until cancelled or ``deadline``."""
+    loop = _watch_loop(resource, namespace, label_selector, field_selector, deadline, options, policy)
+    return (yield from (loop if deadline is None else bounded(loop, deadline)))
+
+
+def _watch_loop(
+    resource: Resource,
+    namespace: str | None,
+    label_selector: str | None,
+    field_selector: str | None,
+    deadline: float | None,
+    options: WatchOptions,
+    policy: RetryPolicy,
+) -> Op[None]:
     known: dict[str, Mapping[str, Any]] = {}
     version = ""
     need_list = True
@@ -185,6 +200,8 @@ def watch_objects(
                         continue  # a replay of what the consumer has already seen
                     known[name] = obj
                 yield Emit(WatchEvent(kind, obj))
+                if deadline is not None and time.monotonic() >= deadline:
+                    break  # a busy stream must not keep a waiter past its deadline
         except KubeGoneError:
             need_list = True
             yield CloseStream(stream)

@@ -131,3 +131,22 @@ async def test_unreadable_ca_bundle_is_a_configuration_error(
         with pytest.raises(ConfigurationError, match="cannot set up the Kubernetes client"):
             await client.list_objects(RAYJOB)
     assert len(kuberay_api.requests) == 0
+
+
+async def test_delete_whose_first_attempt_landed_reports_the_deletion(
+    api: Api, kuberay_api: LocalKubeRay
+) -> None:
+    # The wire sequence of a DELETE whose first attempt was served but whose answer was lost: the
+    # connection drops, the retry finds the object gone (404). The emulator drops before serving,
+    # so the object is deleted behind the client's back first, as that lost attempt would have.
+    name = unique("rc")
+    await api("create", RAYCLUSTER, cluster(name))
+    kuberay_api.call(lambda: kuberay_api.store.delete(RAYCLUSTER, "default", name))
+    kuberay_api.requests.clear()
+    kuberay_api.faults.drop_connections(count=1, method="DELETE")
+    assert await api("delete", RAYCLUSTER, name) is True
+    assert kuberay_api.requests.count(method="DELETE") == 2
+    # A 404 at the first attempt is still "already gone".
+    kuberay_api.requests.clear()
+    assert await api("delete", RAYCLUSTER, name) is False
+    assert kuberay_api.requests.count(method="DELETE") == 1

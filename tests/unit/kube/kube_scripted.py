@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_ray_k8s.exceptions import KubeApiError
-from airflow_ray_k8s.kube.effects import CloseStream, Emit, Op, OpenStream, ReadLine, Sleep
+from airflow_ray_k8s.kube.effects import CloseStream, Emit, Op, OpenStream, ReadLine, RegisterSecret, Sleep
 from airflow_ray_k8s.kube.errors import error_for_response
 from airflow_ray_k8s.kube.request import KubeRequest, KubeResponse
 
@@ -47,6 +47,7 @@ class Script:
     requests: list[KubeRequest] = field(default_factory=list)
     sleeps: list[float] = field(default_factory=list)
     emitted: list[Any] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
     streams: list[_Stream] = field(default_factory=list)
     stop_after_emits: int | None = None
 
@@ -89,6 +90,8 @@ class Script:
                             value = item if isinstance(item, bytes) else json.dumps(item).encode()
                     elif isinstance(effect, CloseStream):
                         effect.stream.closed = True
+                    elif isinstance(effect, RegisterSecret):
+                        self.secrets.append(effect.value)
                     elif isinstance(effect, Emit):
                         self.emitted.append(effect.item)
                         if self.stop_after_emits is not None and len(self.emitted) >= self.stop_after_emits:

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from airflow_ray_k8s.exceptions import RayDashboardError, RayDashboardJobNotFoundError
+from airflow_ray_k8s.exceptions import (
+    KubeForbiddenError,
+    KubeTimeoutError,
+    RayDashboardError,
+    RayDashboardForbiddenError,
+    RayDashboardJobNotFoundError,
+    RayDashboardUnavailableError,
+)
 from airflow_ray_k8s.kube import dashboard
 from airflow_ray_k8s.kube.config import ConnectionSettings
 from airflow_ray_k8s.kube.request import KubeRequest, KubeResponse
@@ -94,3 +101,46 @@ def test_unknown_job_versus_unreachable_dashboard(script: Script) -> None:
     script.handler = lambda r: KubeResponse(200, {}, b"<html>")
     with pytest.raises(RayDashboardError, match="not JSON"):
         script.run(dashboard.get_job(PROXY, "ray", "rc", "abc", {}))
+
+
+def test_the_token_is_registered_as_a_secret_before_use(script: Script) -> None:
+    script.handler = secret_then(ok({"logs": ""}))
+    cache: dict[tuple[str, str], str] = {}
+    script.run(dashboard.get_job_logs(WITH_TOKEN, "ray", "rc", "abc", cache))
+    script.run(dashboard.get_job_logs(WITH_TOKEN, "ray", "rc", "abc", cache))
+    assert script.secrets == ["s3cr3t-token"]  # once per client, the value the header carries
+
+
+@pytest.mark.parametrize("data", ["not base64!!", base64.b64encode(b"\xff\xfe").decode(), 42, "   "])
+def test_a_malformed_token_secret_is_a_dashboard_error(script: Script, data: Any) -> None:
+    def handler(request: KubeRequest) -> Any:
+        return ok({"data": {"auth_token": data}})
+
+    script.handler = handler
+    with pytest.raises(RayDashboardError, match="auth_token") as info:
+        script.run(dashboard.get_job(WITH_TOKEN, "ray", "rc", "abc", {}))
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    assert script.secrets == []
+
+
+def test_dashboard_errors_keep_their_kind(script: Script) -> None:
+    script.handler = lambda r: status(403, "Forbidden", "cannot create services/proxy")
+    with pytest.raises(RayDashboardForbiddenError, match="services/proxy") as forbidden:
+        script.run(dashboard.stop_job(PROXY, "ray", "rc", "abc", {}))
+    assert forbidden.value.status == 403
+    assert isinstance(forbidden.value.__cause__, KubeForbiddenError)
+    script.handler = lambda r: status(503, "ServiceUnavailable", "no endpoints available")
+    with pytest.raises(RayDashboardUnavailableError, match="no endpoints") as unavailable:
+        script.run(dashboard.get_job(PROXY, "ray", "rc", "abc", {}))
+    assert unavailable.value.status == 503
+    script.handler = lambda r: KubeTimeoutError("get: no answer within the client-side timeout")
+    with pytest.raises(RayDashboardUnavailableError):
+        script.run(dashboard.get_job_logs(PROXY, "ray", "rc", "abc", {}))
+    script.handler = lambda r: status(422, "Invalid", "bad")
+    with pytest.raises(RayDashboardError) as other:
+        script.run(dashboard.get_job(PROXY, "ray", "rc", "abc", {}))
+    assert type(other.value) is RayDashboardError
+    # All of them are still RayDashboardErrors for callers that do not care about the kind.
+    assert issubclass(RayDashboardForbiddenError, RayDashboardError)
+    assert issubclass(RayDashboardUnavailableError, RayDashboardError)

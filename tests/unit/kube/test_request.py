@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_ray_k8s.exceptions import KubeApiError, KubeInvalidResponseError
 from airflow_ray_k8s.kube import request as rq
 from airflow_ray_k8s.kube.config import ConnectionSettings
 from airflow_ray_k8s.kube.transport import call_kwargs
@@ -111,5 +112,24 @@ def test_parse_list_and_response_helpers() -> None:
     assert page.items == [{"a": 1}]
     assert (page.resource_version, page.continue_token) == ("9", "next")
     assert resp.header("content-type") == "application/json"
-    with pytest.raises(ValueError, match="JSON object"):
+    with pytest.raises(KubeInvalidResponseError, match="JSON object"):
         rq.parse_object(rq.KubeResponse(200, {}, b"[1]"))
+
+
+def test_a_2xx_answer_that_is_not_json_is_a_project_error() -> None:
+    # A proxy in front of the API server answering 200 with its login page, say.
+    html = rq.KubeResponse(
+        200, {"content-type": "text/html"}, b"<html>token=s3cr3t-in-page</html>", what="get RayJob ray/j"
+    )
+    for parse in (rq.parse_object, rq.parse_list, rq.KubeResponse.json):
+        with pytest.raises(KubeInvalidResponseError) as info:
+            parse(html)
+        assert isinstance(info.value, KubeApiError)
+        assert not isinstance(info.value, ValueError)  # no leak of the JSON decoder's error type
+        assert info.value.__cause__ is None
+        assert info.value.__suppress_context__
+        assert "get RayJob ray/j" in str(info.value)
+        assert "text/html" in str(info.value)
+        assert "s3cr3t" not in str(info.value)  # the body is never quoted
+    with pytest.raises(KubeInvalidResponseError):
+        rq.parse_object(rq.KubeResponse(200, {}, b"\xff\xfe"))  # not even UTF-8

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import tenacity
 
@@ -111,3 +113,35 @@ async def test_tenacity_async_loop_uses_the_same_policy() -> None:
 
 def test_no_retry_policy() -> None:
     assert NO_RETRY.next_delay(KubeTransientError("x"), 1, 0.0) is None
+
+
+def test_a_callers_deadline_stops_retries_that_would_start_after_it() -> None:
+    err = KubeTransientError("x", status=429, retry_after=3.0)
+    assert POLICY.next_delay(err, 1, 0.0) == 2.0  # capped Retry-After, no caller deadline
+    assert POLICY.next_delay(err, 1, 0.0, time_left=1.0) is None  # the wait would end too late
+    assert POLICY.next_delay(KubeTransientError("x", status=503), 1, 0.0, time_left=1.0) == 0.1
+    assert POLICY.gives_up(1, 0.0, 0.0, time_left=-0.1)  # already past it
+
+
+def test_tenacity_stops_at_the_callers_deadline() -> None:
+    policy = RetryPolicy(backoffs=(0.3,), jitter=0.0)
+    calls, fn = _flaky([KubeTransientError("a", status=503)] * 10)
+    deadline = time.monotonic() + 0.5
+    started = time.monotonic()
+    with pytest.raises(KubeTransientError):
+        tenacity.Retrying(**policy.tenacity_kwargs(deadline))(fn)
+    assert len(calls) == 2  # 0 s and 0.3 s; a third attempt would start at 0.6 s
+    assert time.monotonic() - started < 0.5
+
+
+def test_the_declared_tenacity_floor_has_the_wait_before_stop_order() -> None:
+    # _stop reads RetryCallState.upcoming_sleep, computed before the stop check since tenacity
+    # 8.3.0 (8.2.x checked stop first and has no upcoming_sleep: every retry loop would fail).
+    import re
+    from pathlib import Path
+
+    pyproject = (Path(__file__).resolve().parents[3] / "pyproject.toml").read_text()
+    floor = re.search(r'"tenacity>=([0-9.]+)"', pyproject)
+    assert floor is not None
+    assert tuple(int(p) for p in floor.group(1).split(".")) >= (8, 3)
+    assert hasattr(tenacity.RetryCallState(tenacity.Retrying(), None, (), {}), "upcoming_sleep")
