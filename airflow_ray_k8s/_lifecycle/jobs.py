@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow_ray_k8s._lifecycle.attach import ANNOTATION_CONSUMED
-from airflow_ray_k8s.naming import ANNOTATION_EXPIRES_AT, HEAD_SERVICE_SUFFIX, LABEL_TASK_KEY
+from airflow_ray_k8s.naming import ANNOTATION_EXPIRES_AT, LABEL_TASK_KEY
 from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB, Resource
 from airflow_ray_k8s.status import RayJobStatus
 
@@ -154,16 +154,12 @@ def dashboard_url(hook: Any, namespace: str, cluster: str) -> str:
     """A URL of the cluster's Ray dashboard for people (the extra link), or ``""``.
 
     The connection's ``dashboard_url`` if set, else the API server's service proxy path (reachable
-    with ``kubectl proxy`` or the API server's credentials).
+    with ``kubectl proxy`` or the API server's credentials); never with credentials in it.
     """
-    settings = hook.settings
-    if settings.dashboard_url:
-        return str(settings.dashboard_url).format(namespace=namespace, cluster=cluster)
+    from airflow_ray_k8s.kube.dashboard import link_for_people
+
     try:
-        host = hook.transport.api_client.configuration.host
+        host = str(hook.transport.api_client.configuration.host or "")
     except Exception:  # no usable configuration: no link, never a failed task
-        return ""
-    if not host:
-        return ""
-    service = f"{cluster}{HEAD_SERVICE_SUFFIX}:dashboard"
-    return f"{str(host).rstrip('/')}/api/v1/namespaces/{namespace}/services/{service}/proxy/"
+        host = ""
+    return link_for_people(hook.settings, namespace, cluster, host)

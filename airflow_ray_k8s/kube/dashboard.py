@@ -91,14 +91,53 @@ def build(
     headers: tuple[tuple[str, str], ...] = ((TOKEN_HEADER, f"Bearer {token}"),) if token else ()
     what = f"Ray dashboard {method} {api_path} of {namespace}/{cluster}"
     if settings.dashboard_url:
-        # Plain replacement, not str.format: a URL may hold other braces.
-        base = settings.dashboard_url.replace("{namespace}", namespace).replace("{cluster}", cluster)
+        base = direct_url(settings.dashboard_url, namespace, cluster)
         return rq.KubeRequest(
             method, api_path, body=body, headers=headers, namespace=namespace, base_url=base, what=what
         )
+    return rq.KubeRequest(
+        method,
+        proxy_path(namespace, cluster) + api_path,
+        body=body,
+        headers=headers,
+        namespace=namespace,
+        what=what,
+    )
+
+
+def direct_url(template: str, namespace: str, cluster: str) -> str:
+    """The connection's ``dashboard_url`` for one cluster (``{namespace}`` / ``{cluster}`` filled in).
+
+    Plain replacement, not ``str.format``: a URL may hold other braces.
+    """
+    return template.replace("{namespace}", namespace).replace("{cluster}", cluster)
+
+
+def proxy_path(namespace: str, cluster: str) -> str:
+    """The API server's service-proxy path to the cluster's dashboard (no trailing slash)."""
     svc = f"{head_service(cluster)}:{DASHBOARD_PORT_NAME}"
-    path = SERVICE.object_path(svc, namespace, "proxy") + api_path
-    return rq.KubeRequest(method, path, body=body, headers=headers, namespace=namespace, what=what)
+    return SERVICE.object_path(svc, namespace, "proxy")
+
+
+def link_for_people(settings: ConnectionSettings, namespace: str, cluster: str, api_host: str) -> str:
+    """A dashboard URL to show people (the extra link): the direct URL if configured, else the
+    service proxy under ``api_host``; ``""`` if neither is known. Any ``user:password@`` is dropped:
+    the URL goes to XCom and the UI.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    if settings.dashboard_url:
+        url = direct_url(settings.dashboard_url, namespace, cluster)
+    elif api_host:
+        url = f"{api_host.rstrip('/')}{proxy_path(namespace, cluster)}/"
+    else:
+        return ""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
 
 
 def read_token(

@@ -48,6 +48,39 @@ def test_direct_url_keeps_other_braces() -> None:
     assert dashboard.build(settings, "ray", "rc", "GET", "/api/version").base_url == "http://dash/rc/x{y}"
 
 
+@pytest.mark.parametrize(
+    ("settings", "host", "expected"),
+    [
+        (
+            PROXY,
+            "https://api.example:6443",
+            "https://api.example:6443/api/v1/namespaces/ray/services/rc-head-svc:dashboard/proxy/",
+        ),
+        (DIRECT, "https://api.example:6443", "http://rc-head.ray.example:8265"),
+        (
+            ConnectionSettings(dashboard_url="https://bob:pw@dash.example:8443/{cluster}"),
+            "",
+            "https://dash.example:8443/rc",
+        ),
+        (
+            ConnectionSettings(dashboard_url="https://tok@dash.example/{namespace}"),
+            "",
+            "https://dash.example/ray",
+        ),
+        (
+            PROXY,
+            "https://admin:pw@api.example",
+            "https://api.example/api/v1/namespaces/ray/services/rc-head-svc:dashboard/proxy/",
+        ),
+        (PROXY, "", ""),
+    ],
+)
+def test_the_link_for_people_fills_the_template_and_never_carries_credentials(
+    settings: ConnectionSettings, host: str, expected: str
+) -> None:
+    assert dashboard.link_for_people(settings, "ray", "rc", host) == expected
+
+
 def secret_then(answer: Any) -> Any:
     def handler(request: KubeRequest) -> Any:
         if "/secrets/" in request.path:
