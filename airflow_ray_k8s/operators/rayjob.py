@@ -82,7 +82,8 @@ class RayJobOperator(BaseOperator):
     :param startup_timeout: seconds the cluster may take to start the job; then the task fails
         naming the pods' reasons and the Kubernetes events, and deletes the RayJob.
     :param get_logs: stream the driver log into the task log.
-    :param log_interval: seconds between driver-log fetches while the job runs.
+    :param log_interval: seconds between driver-log reads while the driver prints (the pause doubles,
+        up to 60 s, while it prints nothing).
     :param log_tail_lines: driver-log lines quoted in a failure message.
     :param allow_stopped: a job that ends ``STOPPED`` counts as success (default: failure).
     :param on_finish_action: what the task does with the RayJob once it recorded the outcome and the

@@ -62,3 +62,40 @@ def test_the_recorded_offset_counts_only_for_the_same_try() -> None:
     assert offset_from_annotations(annotations, 3) == 0
     assert offset_from_annotations({ANNOTATION_LOG_OFFSET: "garbage"}, 2) == 0
     assert offset_from_annotations(None, 1) == 0
+
+
+async def test_log_reads_back_off_while_the_driver_is_quiet_and_return_when_it_prints() -> None:
+    """A quiet driver costs fewer and fewer reads; new output brings the base interval back."""
+    import time
+    from collections import deque
+
+    from airflow_ray_k8s._lifecycle.logs import LogCursor
+    from airflow_ray_k8s._lifecycle.waits import MAX_QUIET_LOG_INTERVAL, RayJobWait
+    from airflow_ray_k8s.status import RayJobStatus
+
+    class Logs:
+        """The dashboard's answers to successive log reads (no offset annotation to record)."""
+
+        def __init__(self, texts: list[str]) -> None:
+            self.texts = deque(texts)
+
+        async def job_logs(self, namespace: str, status: object) -> str:
+            return self.texts.popleft()
+
+        async def patch_annotations(self, *args: object) -> None:
+            return None
+
+    quiet, loud = "a\n", "a\nb\n"
+    wait = RayJobWait(conn_id="c", namespace="ns", name="j", log_interval=5.0)
+    wait._cursor, wait._seen, wait._recorded_offset = LogCursor(0), deque(maxlen=5), -1
+    wait._kube = Logs([quiet] + [quiet] * 6 + [loud])  # type: ignore[assignment]
+    status = RayJobStatus.from_object(
+        {"metadata": {"name": "j", "namespace": "ns"}, "status": {"jobId": "x"}}
+    )
+    pauses = []
+    for _ in range(8):
+        before = time.monotonic()
+        await wait._stream(status, final=False)
+        pauses.append(round(wait._next_log_at - before))
+    # First read prints "a": base interval; then quiet: 10, 20, 40, 60 (the ceiling), 60, 60; new line: 5.
+    assert pauses == [5, 10, 20, 40, MAX_QUIET_LOG_INTERVAL, 60, 60, 5]
