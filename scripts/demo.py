@@ -125,6 +125,9 @@ def main() -> int:
     logs = AIRFLOW_HOME / "demo"
     logs.mkdir(exist_ok=True)
 
+    # Airflow configures logging when first imported (and drops other handlers): import it first.
+    import airflow.settings  # noqa: F401
+
     _log_emulator_to(logs / "local-kuberay.log")
     from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB
     from airflow_ray_k8s.testing.emulator.server import LocalKubeRay
@@ -168,10 +171,15 @@ def main() -> int:
     survivors = surviving_ray_groups(WORKDIR)
     print(f"\nLeft behind: RayClusters {clusters or 'none'}, RayJobs {jobs or 'none'}, ", end="")
     print(f"Ray process groups {survivors or 'none'}")
-    print(f"Task logs: {(AIRFLOW_HOME / 'logs').relative_to(ROOT)}/  (the Ray driver logs are in them)")
+    from airflow_ray_k8s.testing.emulator.rayproc import describe_survivors
+
+    for line in describe_survivors(WORKDIR) if survivors else []:
+        print(f"  {line}")
+    # ``airflow dags test`` prints the task logs (with the streamed driver logs) to its output.
+    print(f"Task logs, with the Ray driver logs: {logs.relative_to(ROOT)}/<dag_id>.log")
     print(f"Local KubeRay log: {(logs / 'local-kuberay.log').relative_to(ROOT)}")
     print(f"Total wall time: {time.monotonic() - started:.0f} s")
-    ok = ok and not clusters and not survivors
+    ok = ok and not clusters and not jobs and not survivors
     print("DEMO OK" if ok else "DEMO FAILED")
     return 0 if ok else 1
 

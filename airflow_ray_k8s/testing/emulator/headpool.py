@@ -113,6 +113,9 @@ class RayRuntime:
         self._status: dict[ClusterKey, HeadStatus] = {}
         self._callbacks: dict[ClusterKey, Callable[[], None]] = {}
         self._tasks: dict[ClusterKey, asyncio.Task[None]] = {}
+        # Stops under way, by pgid: they finish even when the reconcile that began one is
+        # cancelled (the controller shutting down), and close() waits for them.
+        self._stopping: dict[int, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._monitor: asyncio.Task[None] | None = None
         self.started_total = 0
@@ -210,11 +213,22 @@ class RayRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._forget(key)
-        if head is None:
+        if head is None or head.pgid is None:
             return
+        stopping = self._stopping.get(head.pgid)
+        if stopping is None:
+            stopping = asyncio.get_running_loop().create_task(self._stop_head(head), name=f"stop {head.name}")
+            self._stopping[head.pgid] = stopping
+        # Shielded: the head is no longer listed, so a stop cut short here would leave it running.
+        await asyncio.shield(stopping)
+
+    async def _stop_head(self, head: RayHead) -> None:
         started = time.monotonic()
-        await head.stop(grace=self.stop_grace)
-        await asyncio.to_thread(self._discard, head)
+        try:
+            await head.stop(grace=self.stop_grace)
+            await asyncio.to_thread(self._discard, head)
+        finally:
+            self._stopping.pop(head.pgid or -1, None)
         log.info("stopped Ray head %s in %.1fs", head.name, time.monotonic() - started)
 
     def dashboard_url(self, key: ClusterKey) -> str:
@@ -246,5 +260,7 @@ class RayRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
         await asyncio.gather(*(self.stop(key) for key in list(self._heads)), return_exceptions=True)
+        # Stops that reconciles began (and the controller's shutdown cancelled) end here too.
+        await asyncio.gather(*list(self._stopping.values()), return_exceptions=True)
         if self._session is not None:
             await self._session.close()

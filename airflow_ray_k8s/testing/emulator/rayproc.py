@@ -525,3 +525,18 @@ def recorded_groups(workdir: Path) -> list[tuple[int, str]]:
 def surviving_groups(workdir: Path) -> list[int]:
     """Recorded head process groups (``<workdir>/ray-pgids``) that still have live processes."""
     return [pgid for pgid, temp_dir in recorded_groups(workdir) if surviving_pgid(pgid, temp_dir)]
+
+
+def describe_survivors(workdir: Path) -> list[str]:
+    """One line per live process of a recorded head (pid, state, command), for error messages."""
+    lines: list[str] = []
+    for pgid, temp_dir in recorded_groups(workdir):
+        pids = set(processes_naming(temp_dir)) | set(group_members(pgid) if _group_alive(pgid) else [])
+        for pid in sorted(pids):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            lines.append(f"head {temp_dir} (pgid {pgid}): pid {pid} [{stat[0]}] pgid {stat[2]} {cmd[:120]}")
+    return lines

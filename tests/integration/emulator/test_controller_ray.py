@@ -268,3 +268,53 @@ def test_head_crash_mid_job_fails_the_rayjob(kr: Any, kube: Kube, shared: str) -
         NS, label_selector="ray.io/cluster=shared,ray.io/node-type=head"
     ).items[0]
     assert pod.status.container_statuses[0].last_state.terminated.exit_code == 137
+
+
+def test_stopping_right_after_a_delete_leaves_no_head_and_no_driver(tmp_path: Path) -> None:
+    """The demo's sequence: a cluster with a running job is deleted and the emulator stops at once.
+
+    The head's stop (seconds) began in a reconcile that the shutdown cancels; it must still finish,
+    and take the job's driver, which Ray runs outside the head's process group, with it.
+    """
+    from airflow_ray_k8s.testing.emulator.rayproc import describe_survivors, processes_naming, recorded_groups
+    from airflow_ray_k8s.testing.emulator.server import LocalKubeRay
+
+    workdir = tmp_path / "local-kuberay"
+    with LocalKubeRay("ray", workdir=workdir) as own:
+        api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(own.write_kubeconfig())))
+        body = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "brief"}}
+        api.create_namespaced_custom_object(GROUP, VERSION, NS, "rayclusters", {**body, "spec": CLUSTER_SPEC})
+        sleeper = {
+            "apiVersion": "ray.io/v1",
+            "kind": "RayJob",
+            "metadata": {"name": "sleeper"},
+            "spec": {
+                "entrypoint": "python -c \"import time; print('started', flush=True); time.sleep(300)\"",
+                "clusterSelector": {"ray.io/cluster": "brief"},
+                "submissionMode": "HTTPMode",
+            },
+        }
+        api.create_namespaced_custom_object(GROUP, VERSION, NS, "rayjobs", sleeper)
+
+        def running() -> bool:
+            obj = api.get_namespaced_custom_object(GROUP, VERSION, NS, "rayjobs", "sleeper")
+            return (obj.get("status") or {}).get("jobStatus") == "RUNNING"
+
+        wait_for(running, what="the job to run")
+        ((_, temp_dir),) = recorded_groups(workdir)
+        wait_for(
+            lambda: any(b"time.sleep(300)" in _cmdline(p) for p in processes_naming(temp_dir)), 30, "driver"
+        )
+        api.delete_namespaced_custom_object(GROUP, VERSION, NS, "rayclusters", "brief")
+        wait_for(
+            lambda: not api.list_namespaced_custom_object(GROUP, VERSION, NS, "rayclusters")["items"], 30
+        )
+    # No waiting here: the emulator's stop must have finished the head's stop itself.
+    assert describe_survivors(workdir) == []
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
