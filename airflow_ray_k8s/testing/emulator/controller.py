@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,8 @@ class ControllerOptions:
         ``RAYJOB_DEPLOYMENT_STATUS_TRANSITION_GRACE_PERIOD_SECONDS``.
     :param delete_rayjob_after_job_finishes: the operator's ``DELETE_RAYJOB_CR_AFTER_JOB_FINISHES``.
     :param reconcile_workers: reconciles running concurrently (never two of the same object).
+    :param feature_gates: the operator's ``--feature-gates`` over the Helm chart's defaults
+        (``{"RayJobDeletionPolicy": False}`` emulates an operator that rejects ``deletionStrategy``).
     """
 
     max_heads: int = 2
@@ -73,6 +75,7 @@ class ControllerOptions:
     transition_grace_period: float = 300.0
     delete_rayjob_after_job_finishes: bool = False
     reconcile_workers: int = 4
+    feature_gates: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> ControllerOptions:

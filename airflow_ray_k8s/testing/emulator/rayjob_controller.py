@@ -85,7 +85,7 @@ class RayJobController:
             return None
         if status.get("jobDeploymentStatus") == "ValidationFailed":
             return None
-        message = validate_rayjob(job)
+        message = validate_rayjob(job, self.ctl.options.feature_gates)
         if message is not None:
             new = copy.deepcopy(status)
             new.update(

@@ -35,11 +35,21 @@ class ValidationError(ValueError):
     """One broken rule; ``str()`` is the message KubeRay writes into ``status.message``."""
 
 
-def validate_rayjob(rayjob: dict[str, Any]) -> str | None:
-    """The message of the first rule a RayJob breaks, or None if it is valid."""
+#: The operator's feature gates as KubeRay's Helm chart sets them (v1.6+): ``RayJobDeletionPolicy``
+#: on. The operator binary's own default is off (alpha), so a deployment without the chart's values
+#: rejects every ``deletionStrategy``; the client cannot know which one it talks to.
+DEFAULT_FEATURE_GATES: dict[str, bool] = {"RayJobDeletionPolicy": True}
+
+
+def validate_rayjob(rayjob: dict[str, Any], feature_gates: dict[str, bool] | None = None) -> str | None:
+    """The message of the first rule a RayJob breaks, or None if it is valid.
+
+    :param feature_gates: the operator's gates (default :data:`DEFAULT_FEATURE_GATES`).
+    """
+    gates = {**DEFAULT_FEATURE_GATES, **(feature_gates or {})}
     try:
         _validate_rayjob_metadata(rayjob.get("metadata") or {})
-        _validate_rayjob_spec(rayjob)
+        _validate_rayjob_spec(rayjob, gates)
         _validate_rayjob_status(rayjob)
     except ValidationError as exc:
         return str(exc)
@@ -87,7 +97,7 @@ def _validate_rayjob_status(rayjob: dict[str, Any]) -> None:
         )
 
 
-def _validate_rayjob_spec(rayjob: dict[str, Any]) -> None:
+def _validate_rayjob_spec(rayjob: dict[str, Any], gates: dict[str, bool]) -> None:
     spec = rayjob.get("spec") or {}
     annotations = (rayjob.get("metadata") or {}).get("annotations") or {}
     shutdown = bool(spec.get("shutdownAfterJobFinishes"))
@@ -104,7 +114,7 @@ def _validate_rayjob_spec(rayjob: dict[str, Any]) -> None:
         )
     if ttl < 0:
         raise ValidationError(_INVALID + "TTLSecondsAfterFinished must be a non-negative integer")
-    _validate_deletion_configuration(spec)
+    _validate_deletion_configuration(spec, gates)
     if suspend and selector:
         raise ValidationError(_INVALID + "the ClusterSelector mode doesn't support the suspend operation")
     if cluster_spec is None and not selector:
@@ -152,7 +162,7 @@ def _validate_rayjob_spec(rayjob: dict[str, Any]) -> None:
         raise ValidationError(_INVALID + "preRunningDeadlineSeconds must be a non-negative integer")
 
 
-def _validate_deletion_configuration(spec: dict[str, Any]) -> None:
+def _validate_deletion_configuration(spec: dict[str, Any], gates: dict[str, bool]) -> None:
     shutdown = bool(spec.get("shutdownAfterJobFinishes"))
     if not shutdown and int(spec.get("ttlSecondsAfterFinished") or 0) > 0:
         raise ValidationError(
@@ -162,6 +172,10 @@ def _validate_deletion_configuration(spec: dict[str, Any]) -> None:
     strategy = spec.get("deletionStrategy")
     if strategy is None:
         return
+    if not gates.get("RayJobDeletionPolicy"):
+        raise ValidationError(
+            _INVALID + "RayJobDeletionPolicy feature gate must be enabled to use DeletionStrategy"
+        )
     legacy = strategy.get("onSuccess") is not None or strategy.get("onFailure") is not None
     rules = strategy.get("deletionRules") or []
     if rules and shutdown:

@@ -11,7 +11,8 @@ from tests.integration.airflow.conftest import assert_nothing_left, dags_module,
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
-def test_a_spec_kuberay_would_reject_fails_once_without_submitting(local_kuberay_scripted: Any) -> None:
+def test_a_spec_kuberay_would_reject_fails_once_without_submitting(kuberay: Any) -> None:
+    # Both modes: nothing reaches a Ray head either way.
     dags = dags_module()
     dags.FAILURES.clear()
     dr = run(dags.ray_invalid)
@@ -21,11 +22,11 @@ def test_a_spec_kuberay_would_reject_fails_once_without_submitting(local_kuberay
     assert any(
         "ttl_seconds_after_finished" in f and "shutdown_after_job_finishes" in f for f in dags.FAILURES
     )
-    assert local_kuberay_scripted.objects("rayjobs") == []
-    assert_nothing_left(local_kuberay_scripted, within=0)
+    assert kuberay.objects("rayjobs") == []
+    assert_nothing_left(kuberay, within=0)
 
 
-def test_a_validation_failed_rayjob_fails_the_sensor_without_retry(local_kuberay_scripted: Any) -> None:
+def test_a_validation_failed_rayjob_fails_the_sensor_without_retry(kuberay: Any) -> None:
     from airflow_ray_k8s.hooks.kuberay import KubeRayHook
     from airflow_ray_k8s.resources import RAYJOB
 
@@ -49,12 +50,27 @@ def test_a_validation_failed_rayjob_fails_the_sensor_without_retry(local_kuberay
         assert ti.try_number == 1, "ValidationFailed never recovers: no retry"
         assert any("ValidationFailed" in f for f in dags.FAILURES), dags.FAILURES
         # A sensor deletes nothing: the RayJob is someone else's.
-        assert [o["metadata"]["name"] for o in local_kuberay_scripted.objects("rayjobs")] == [
-            "external-invalid"
-        ]
+        assert [o["metadata"]["name"] for o in kuberay.objects("rayjobs")] == ["external-invalid"]
     finally:
         hook.delete(RAYJOB, "external-invalid", namespace="default")
-    assert_nothing_left(local_kuberay_scripted)
+    assert_nothing_left(kuberay)
+
+
+# The operator was started without the RayJobDeletionPolicy gate (KubeRay's binary default): it
+# rejects any deletionStrategy. The client cannot know that, so the rejection comes from KubeRay.
+@pytest.mark.local_kuberay(feature_gates={"RayJobDeletionPolicy": False})
+def test_validation_failed_from_kuberay_fails_once_naming_the_rule(kuberay: Any) -> None:
+    dags = dags_module()
+    dags.FAILURES.clear()
+    dr = run(dags.ray_rejected_by_kuberay)
+    ti = task_instances(dr)[("gated", -1)]
+    assert ti.state == "failed"
+    assert ti.try_number == 1, "retries=2, but ValidationFailed never recovers"
+    (message,) = dags.FAILURES
+    assert "ValidationFailed" in message
+    assert "RayJobDeletionPolicy feature gate must be enabled to use DeletionStrategy" in message
+    assert kuberay.requests.count("POST", r"/rayjobs$") == 1, "submitted once, not once per try"
+    assert_nothing_left(kuberay, within=5)
 
 
 @pytest.mark.ray

@@ -267,3 +267,20 @@ with _dag("ray_deferral_timeout") as ray_deferral_timeout:
 # --- a deferrable sensor on a RayJob that someone submits only later --------------------------------------
 with _dag("ray_sensor_waits_for_creation") as ray_sensor_waits_for_creation:
     RayJobSensor(task_id="job_done", rayjob_name="external-later", deferrable=True, timeout=120)
+
+# --- a RayJob KubeRay rejects for a reason the client cannot check (the operator's feature gates) --------
+with _dag("ray_rejected_by_kuberay") as ray_rejected_by_kuberay:
+    RayJobOperator(
+        task_id="gated",
+        entrypoint="python -c 'print(1)'",
+        ray_cluster_spec=CLUSTER,
+        deletion_strategy={
+            "deletionRules": [
+                {"policy": "DeleteCluster", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 0}}
+            ]
+        },
+        retries=2,
+        retry_delay=timedelta(seconds=0),
+        deferrable=True,
+        on_failure_callback=_record_failure,
+    )
