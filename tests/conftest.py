@@ -66,15 +66,11 @@ def _surviving_heads_of_this_session() -> list[str]:
         return []  # no test of this session started a Ray head
     from airflow_ray_k8s.testing.emulator import rayproc
 
-    left: list[str] = []
-    for record in rayproc.runtime_root().glob("*.pgid"):
-        try:
-            pgid, owner, temp_dir = record.read_text().split()[:3]
-        except (OSError, ValueError):
-            continue
-        if int(owner) == os.getpid() and rayproc.surviving_pgid(int(pgid), temp_dir):
-            left.append(f"{pgid} ({temp_dir})")
-    return left
+    return [
+        f"{pgid} ({temp_dir})"
+        for _, pgid, owner, temp_dir in rayproc.runtime_records()
+        if owner == os.getpid() and rayproc.surviving_pgid(pgid, temp_dir)
+    ]
 
 
 @pytest.hookimpl(trylast=True)

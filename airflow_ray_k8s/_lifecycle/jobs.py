@@ -134,6 +134,22 @@ def delete_rayjob_and_cluster(hook: Any, namespace: str, name: str, *, log: Any 
         log.info("Deleted RayJob %s/%s%s", namespace, name, f" and RayCluster {cluster}" if cluster else "")
 
 
+def try_delete_rayjob_and_cluster(hook: Any, namespace: str, name: str, *, log: Any) -> bool:
+    """:func:`delete_rayjob_and_cluster` on a path whose own outcome matters more (a failure being
+    reported, a success recorded): an API error is logged, not raised. True if it succeeded.
+
+    What stays is still bounded by KubeRay's TTL and the expiry annotation.
+    """
+    from airflow_ray_k8s.exceptions import RayK8sError
+
+    try:
+        delete_rayjob_and_cluster(hook, namespace, name, log=log)
+    except RayK8sError as exc:
+        log.warning("Could not delete RayJob %s/%s: %s", namespace, name, exc)
+        return False
+    return True
+
+
 def delete_cluster_if_failed_before_running(
     hook: Any, namespace: str, status: RayJobStatus, *, log: Any = None
 ) -> None:

@@ -22,11 +22,11 @@ from airflow.sdk import BaseOperator
 from airflow_ray_k8s._lifecycle.context import (
     dagrun_timeout,
     default_deferrable,
-    defer_timeout,
     expiry_time,
     identity_from_context,
     wait_bound,
 )
+from airflow_ray_k8s._lifecycle.deferral import DeferringOperator
 from airflow_ray_k8s.links import XCOM_DASHBOARD_URL, RayDashboardLink
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ DEFAULT_STARTUP_TIMEOUT = 600.0
 DEFAULT_DELETE_TIMEOUT = 300.0
 
 
-class RayClusterCreateOperator(BaseOperator):
+class RayClusterCreateOperator(DeferringOperator):
     """Create a RayCluster (or adopt the one of the same name and spec) and wait until it is ready.
 
     Ready means KubeRay reports ``HeadPodReady`` and ``RayClusterProvisioned``. The name is
@@ -128,12 +128,9 @@ class RayClusterCreateOperator(BaseOperator):
         from airflow_ray_k8s.exceptions import SpecValidationError
 
         identity, _ = identity_from_context(context)
-        name = str(self.cluster_name or "").strip() or identity.resource_name(
-            "raycluster", prefix=self.name_prefix
-        )
         try:
             return raycluster_body(
-                name=name,
+                name=self._cluster_name(context),
                 namespace=namespace,
                 identity=identity,
                 # A shared cluster lives as long as its DAG run: bounded by dagrun_timeout if set.
@@ -144,6 +141,13 @@ class RayClusterCreateOperator(BaseOperator):
             )
         except SpecValidationError as exc:
             raise AirflowFailException(f"{self.task_id}: {exc}") from exc
+
+    def _cluster_name(self, context: Context) -> str:
+        """``cluster_name``, or the name derived from the task instance (the same for every try)."""
+        identity, _ = identity_from_context(context)
+        return str(self.cluster_name or "").strip() or identity.resource_name(
+            "raycluster", prefix=self.name_prefix
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Create or adopt the cluster, then wait until it is ready."""
@@ -186,16 +190,11 @@ class RayClusterCreateOperator(BaseOperator):
             if not self.wait_until_ready or status.is_ready:
                 return self._xcom(namespace, name, url)
             trigger = self._trigger(namespace, name, result.object, owned)
-        except Exception:
+        except Exception:  # any failure between the create and the wait: the cluster must not stay
             self._delete_if_owned(hook, namespace, name, owned)
             raise
         if self.deferrable:
-            # TaskDeferred is a BaseException: it passes the cleanup above, as it must.
-            self.defer(
-                trigger=trigger,
-                method_name="execute_complete",
-                timeout=defer_timeout(context, self.execution_timeout),
-            )
+            self.defer_wait(trigger, context)
         from airflow_ray_k8s._lifecycle.waits import run_inline
 
         return self.execute_complete(context, run_inline(trigger))
@@ -265,24 +264,15 @@ class RayClusterCreateOperator(BaseOperator):
         self._delete_if_owned(hook, namespace, name, self._owns(hook, namespace, name, context))
         raise RayK8sError(f"Waiting for RayCluster {namespace}/{name} failed: {event.get('message')}")
 
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Resume after the deferral; when it timed out, delete the cluster if this task made it.
+    def clean_up_after_timeout(self, context: Context) -> None:
+        """The deferral reached ``execution_timeout``: delete the cluster if this task made it."""
+        from airflow_ray_k8s._lifecycle import jobs
+        from airflow_ray_k8s.hooks.kuberay import KubeRayHook
 
-        A deferred wait that reaches ``execution_timeout`` fails the task without ``on_kill``.
-        """
-        from airflow.sdk.exceptions import TaskDeferralTimeout
-
-        try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except TaskDeferralTimeout:
-            from airflow_ray_k8s._lifecycle import jobs
-            from airflow_ray_k8s.hooks.kuberay import KubeRayHook
-
-            hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
-            namespace = jobs.resolve_namespace(hook, self.namespace)
-            name = self.build_raycluster(context, namespace)["metadata"]["name"]
-            self._delete_if_owned(hook, namespace, name, self._owns(hook, namespace, name, context))
-            raise
+        hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
+        namespace = jobs.resolve_namespace(hook, self.namespace)
+        name = self._cluster_name(context)
+        self._delete_if_owned(hook, namespace, name, self._owns(hook, namespace, name, context))
 
     @staticmethod
     def _xcom(namespace: str, name: str, url: str) -> dict[str, Any]:

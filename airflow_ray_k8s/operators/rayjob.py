@@ -10,16 +10,14 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_ray_k8s._lifecycle.context import (
     dagrun_timeout,
     default_deferrable,
-    defer_timeout,
     expiry_time,
     identity_from_context,
     wait_bound,
 )
+from airflow_ray_k8s._lifecycle.deferral import DeferringOperator
 from airflow_ray_k8s.links import XCOM_DASHBOARD_URL, RayDashboardLink
 
 if TYPE_CHECKING:
@@ -35,7 +33,7 @@ DEFAULT_TTL_SECONDS = 300
 DEFAULT_STARTUP_TIMEOUT = 600.0
 
 
-class RayJobOperator(BaseOperator):
+class RayJobOperator(DeferringOperator):
     """Submit a RayJob to KubeRay and (by default) wait for it to finish.
 
     The job runs either on an ephemeral cluster that KubeRay creates for it and deletes
@@ -318,11 +316,7 @@ class RayJobOperator(BaseOperator):
             return self._xcom(status)
         trigger = self._trigger(status, obj, try_number)
         if self.deferrable and not status.is_terminal:
-            self.defer(
-                trigger=trigger,
-                method_name="execute_complete",
-                timeout=defer_timeout(context, self.execution_timeout),
-            )
+            self.defer_wait(trigger, context)
         # Not deferrable, or already terminal (checked once before deferring): the same wait, here.
         from airflow_ray_k8s._lifecycle.waits import run_inline
 
@@ -371,10 +365,7 @@ class RayJobOperator(BaseOperator):
             )
             self.log.error("%s", message)
             # The job never ran: delete it and its cluster now (KubeRay's TTL would not).
-            try:
-                jobs.delete_rayjob_and_cluster(hook, namespace, name, log=self.log)
-            except RayK8sError as exc:  # the explanation above is what the user needs; the expiry remains
-                self.log.warning("Could not delete RayJob %s/%s: %s", namespace, name, exc)
+            jobs.try_delete_rayjob_and_cluster(hook, namespace, name, log=self.log)
             raise RayClusterStartupError(message)
         self._push_dashboard_url(context, hook, status)
         if status.is_success or (self.allow_stopped and status.job_status == JOB_STOPPED):
@@ -403,17 +394,11 @@ class RayJobOperator(BaseOperator):
     def _finish(self, hook: Any, status: RayJobStatus, *, succeeded: bool) -> bool:
         """Apply ``on_finish_action`` once the outcome and the logs are recorded; True if deleted."""
         from airflow_ray_k8s._lifecycle import jobs
-        from airflow_ray_k8s.exceptions import RayK8sError
 
         if self.on_finish_action == "keep" or (self.on_finish_action == "delete_succeeded" and not succeeded):
             return False
-        try:
-            jobs.delete_rayjob_and_cluster(hook, status.namespace, status.name, log=self.log)
-        except RayK8sError as exc:
-            # The outcome stands; KubeRay's TTL and the expiry annotation still bound the leftovers.
-            self.log.warning("Could not delete RayJob %s/%s: %s", status.namespace, status.name, exc)
-            return False
-        return True
+        # The outcome stands even if this fails.
+        return jobs.try_delete_rayjob_and_cluster(hook, status.namespace, status.name, log=self.log)
 
     def _xcom(self, status: RayJobStatus) -> dict[str, Any]:
         return {
@@ -437,22 +422,9 @@ class RayJobOperator(BaseOperator):
             if url:
                 context["ti"].xcom_push(key=XCOM_DASHBOARD_URL, value=url)
 
-    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
-        """Resume after the deferral; when it timed out, delete what this task instance left running.
-
-        A deferred wait that reaches ``execution_timeout`` fails the task without ``on_kill``
-        (Airflow cancels the trigger as it would on a restart), so the cleanup a non-deferrable
-        timeout gets from ``on_kill`` happens here.
-        """
-        from airflow.sdk.exceptions import TaskDeferralTimeout
-
-        try:
-            return super().resume_execution(next_method, next_kwargs, context)
-        except TaskDeferralTimeout:
-            self._delete_unfinished(context)
-            raise
-
-    def _delete_unfinished(self, context: Context) -> None:
+    def clean_up_after_timeout(self, context: Context) -> None:
+        """The deferral reached ``execution_timeout``: delete what this task instance left running
+        (what a non-deferrable timeout gets from ``on_kill``)."""
         from airflow_ray_k8s._lifecycle import jobs
         from airflow_ray_k8s.hooks.kuberay import KubeRayHook
 
@@ -461,7 +433,7 @@ class RayJobOperator(BaseOperator):
         identity, _ = identity_from_context(context)
         for name in jobs.unfinished_rayjobs(hook, namespace, identity.selector()):
             self.log.info("Deferral timed out: deleting RayJob %s/%s", namespace, name)
-            jobs.delete_rayjob_and_cluster(hook, namespace, name, log=self.log)
+            jobs.try_delete_rayjob_and_cluster(hook, namespace, name, log=self.log)
 
     def on_kill(self) -> None:
         """The task was killed on its worker: delete the RayJob (and its ephemeral cluster)."""

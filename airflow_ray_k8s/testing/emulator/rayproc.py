@@ -328,7 +328,8 @@ class RayHead:
             if not self.survives():
                 break
             await asyncio.sleep(0.1)
-        self.kill_now()
+        # Off the loop: kill_now waits (up to seconds) for the processes to go.
+        await asyncio.to_thread(self.kill_now)
 
     def driver_groups(self) -> set[int]:
         """Process groups of this head's processes outside its own group (the jobs' drivers)."""
@@ -454,6 +455,21 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def runtime_records() -> list[tuple[Path, int, int, str]]:
+    """``(record file, pgid, owner pid, temp dir)`` of every head recorded in ``/tmp/ark-<uid>``."""
+    records: list[tuple[Path, int, int, str]] = []
+    root = runtime_root()
+    if not root.is_dir():
+        return records
+    for record in root.glob("*.pgid"):
+        try:
+            pgid_s, owner_s, temp_dir = record.read_text().split()[:3]
+            records.append((record, int(pgid_s), int(owner_s), temp_dir))
+        except (OSError, ValueError):
+            continue
+    return records
+
+
 def reap_leftovers() -> list[int]:
     """Kill the head process groups of earlier runs whose owner process is gone.
 
@@ -462,15 +478,7 @@ def reap_leftovers() -> list[int]:
     Returns the pgids that were killed.
     """
     killed: list[int] = []
-    root = runtime_root()
-    if not root.is_dir():
-        return killed
-    for record in root.glob("*.pgid"):
-        try:
-            pgid_s, owner_s, temp_dir = record.read_text().split()[:3]
-            pgid, owner = int(pgid_s), int(owner_s)
-        except (OSError, ValueError):
-            continue
+    for record, pgid, owner, temp_dir in runtime_records():
         if _pid_alive(owner):
             continue
         if surviving_pgid(pgid, temp_dir):
