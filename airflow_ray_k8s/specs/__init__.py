@@ -7,9 +7,12 @@ Three ways to a spec, each raising only :class:`~airflow_ray_k8s.exceptions.Spec
 - models: ``RayClusterSpec.model_validate(spec_dict)``.
 
 ``spec.to_spec_dict()`` gives the camelCase ``spec`` (unknown fields kept), ``spec.to_manifest(name)``
-the whole object. Importing this package imports pydantic: operator modules import it lazily.
+the whole object; a loaded manifest comes back as written. Rules stricter than KubeRay v1.7 only warn
+(:class:`StricterThanKubeRayWarning`, listed in docs/specs.md). Importing this package imports
+pydantic: operator modules import it lazily.
 """
 
+from airflow_ray_k8s.specs.advisories import StricterThanKubeRayWarning
 from airflow_ray_k8s.specs.base import KubeModel, RaySpecWarning
 from airflow_ray_k8s.specs.builders import DEFAULT_RAY_VERSION, WorkerGroup, build_raycluster, default_image
 from airflow_ray_k8s.specs.gcs_ft import LegacyGcsFtAnnotationWarning, migrate_gcs_ft_annotation
@@ -48,6 +51,7 @@ __all__ = [
     "RayJobSpec",
     "RaySpecWarning",
     "ResourceRequirements",
+    "StricterThanKubeRayWarning",
     "TopLevelModel",
     "WorkerGroup",
     "WorkerGroupSpec",

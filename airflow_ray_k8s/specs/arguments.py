@@ -84,6 +84,22 @@ def check_str(value: Any, path: str, errors: Errors, *, required: bool = False) 
     return value
 
 
+def check_group_name(value: Any, path: str, errors: Errors) -> str | None:
+    """A worker group's name: KubeRay writes it into its pods' ``ray.io/group`` label.
+
+    The spec models only warn about such a name (KubeRay accepts it and the pods fail); a builder
+    argument is refused, since the builder itself is about to make those pods' templates.
+    """
+    from airflow_ray_k8s.naming import label_value_errors
+
+    name = check_str(value, path, errors, required=True)
+    if name is None:
+        return None
+    rules = label_value_errors(name)
+    errors.extend((path, f"is used as a label value and {rule}") for rule in rules)
+    return None if rules else name
+
+
 def check_choice(value: Any, path: str, errors: Errors, choices: Sequence[str]) -> str | None:
     """``value`` if it is one of ``choices`` (``None`` is "unset")."""
     if value is None:

@@ -17,13 +17,23 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from typing_extensions import Self
 
 from airflow_ray_k8s.exceptions import SpecValidationError
 
 Errors = list[tuple[str, str]]
+#: ``(path, what is wrong, rule id)``: a client-side rule stricter than KubeRay (see ``advisories``).
+Advice = list[tuple[str, str, str]]
 
 INT32_MAX = 2**31 - 1
 #: libyaml's loader / dumper when PyYAML was built with it (several times faster), else pure Python.
@@ -158,6 +168,18 @@ def _stringify_map(value: Any) -> Any:
 StringMap = Annotated[dict[str, str], BeforeValidator(_stringify_map)]
 
 
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    return value
+
+
+#: A JSON number kept as written: ``1`` stays ``1`` (pydantic's ``float`` would make it ``1.0``).
+Number = Annotated[int | float, PlainValidator(_number)]
+#: A Kubernetes ``int32`` field with no minimum in the CRD.
+Int32 = Annotated[int, Field(ge=-(2**31), le=INT32_MAX)]
+
+
 class KubeModel(BaseModel):
     """A piece of a KubeRay object: camelCase on the wire, snake_case in Python, extras kept.
 
@@ -267,6 +289,13 @@ class KubeModel(BaseModel):
 
     def rule_errors(self, path: str = "") -> Errors:
         """Every KubeRay rule this object (and what it holds) breaks, as ``(path, rule)`` pairs."""
+        return []
+
+    def advisories(self, path: str = "") -> Advice:
+        """Client-side rules stricter than KubeRay that this object breaks: warnings, not errors.
+
+        See :mod:`airflow_ray_k8s.specs.advisories` for the rules and why none of them rejects.
+        """
         return []
 
     def check(self) -> None:

@@ -222,7 +222,7 @@ class _Group:
         self, image: str | None, ray_version: str, autoscaling: bool, defaults: PodDefaults
     ) -> dict[str, Any]:
         """The ``workerGroupSpecs`` entry."""
-        replicas, low, high = self._sizes(autoscaling)
+        replicas, low, high = self.sizes(autoscaling)
         chosen = self.image or image or default_image(ray_version, gpu=self.node.gpu > 0)
         out: dict[str, Any] = {
             "groupName": self.name,
@@ -236,7 +236,7 @@ class _Group:
             out["idleTimeoutSeconds"] = self.idle_timeout_seconds
         return out
 
-    def _sizes(self, autoscaling: bool) -> tuple[int, int, int]:
+    def sizes(self, autoscaling: bool) -> tuple[int, int, int]:
         """(replicas, min, max) with the defaults described on :class:`WorkerGroup`."""
         if autoscaling:
             low = self.min_replicas if self.min_replicas is not None else 0
@@ -306,6 +306,28 @@ def _check_workers(
     if items is None:
         return None
     groups = [_check_group(group, f"workers[{index}]", base, errors) for index, group in enumerate(items)]
+    # Refused here although the spec model only warns (KubeRay accepts both): the builder makes the
+    # groups' pods itself, and two groups of one name, or a size KubeRay would clamp, is a bad argument.
+    seen: dict[str, int] = {}
+    for index, (item, group) in enumerate(zip(items, groups, strict=True)):
+        if isinstance(item.name, str) and item.name in seen:
+            errors.append(
+                (
+                    f"workers[{index}].name",
+                    f"must be unique ('{item.name}' is also workers[{seen[item.name]}])",
+                )
+            )
+        if isinstance(item.name, str):
+            seen.setdefault(item.name, index)
+        if group is not None:
+            replicas, low, high = group.sizes(base.autoscaling)
+            if low <= high and not low <= replicas <= high:
+                errors.append(
+                    (
+                        f"workers[{index}].replicas",
+                        f"must be between min_replicas ({low}) and max_replicas ({high})",
+                    )
+                )
     checked = [group for group in groups if group is not None]
     return checked if len(checked) == len(groups) else None
 
@@ -315,7 +337,7 @@ def _check_group(group: WorkerGroup, path: str, base: _ClusterWide, errors: Erro
         return join_path(path, name)
 
     before = len(errors)
-    name = arg.check_str(group.name, at("name"), errors, required=True)
+    name = arg.check_group_name(group.name, at("name"), errors)
     replicas = arg.check_int(group.replicas, at("replicas"), errors)
     low = arg.check_int(group.min_replicas, at("min_replicas"), errors)
     high = arg.check_int(group.max_replicas, at("max_replicas"), errors)

@@ -8,6 +8,15 @@ DAG authors change a few fields with ``overrides``, a nested dict deep-merged in
   volumes) merge item by item on that key, new items are appended; other lists are replaced;
 - keys may be written as in the manifest (``workerGroupSpecs``) or as in Python (``worker_groups``).
 
+A file (or text) may hold several YAML documents, as KubeRay's samples do (a ConfigMap with the
+program beside the RayJob): the one whose ``kind`` is the wanted one is loaded and the others are
+left alone; none, or more than one, is an error naming the kinds found.
+
+What is loaded comes back unchanged from :meth:`~TopLevelModel.to_manifest`: the spec's fields and
+values as written (unknown ones too; ``runtimeEnvYAML`` and ``entrypointResources`` as the same text),
+and ``metadata`` except what the API server sets on a stored object (``uid``, ``resourceVersion``,
+``managedFields``...) and kubectl's last-applied annotation. Loading adds no defaults.
+
 Reading the named file is the only I/O of the spec layer.
 """
 
@@ -34,6 +43,19 @@ _T = TypeVar("_T", bound=TopLevelModel)
 Source = str | os.PathLike[str] | Mapping[str, Any] | TopLevelModel
 _MERGE_KEYS = ("groupName", "name")
 _LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+#: ``metadata`` fields the API server sets on a stored object: never part of a template.
+_SERVER_SET_METADATA = frozenset(
+    {
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "managedFields",
+        "selfLink",
+    }
+)
 
 
 def load_raycluster(source: Source, overrides: Mapping[str, Any] | None = None) -> RayClusterSpec:
@@ -68,23 +90,24 @@ def _load(cls: type[_T], source: Source, overrides: Mapping[str, Any] | None) ->
         spec_data: Any = source.to_dict()
         labels: Any = dict(source.labels)
         annotations: Any = dict(source.annotations)
+        object_meta: Any = source.object_meta
     else:
-        document = _read(source)
-        spec_data, labels, annotations = _split_manifest(cls, document)
+        document = _read(cls, source)
+        spec_data, labels, annotations, object_meta = _split_manifest(cls, document)
     if overrides is not None:
         if not isinstance(overrides, Mapping):
             raise SpecValidationError([("overrides", "must be a mapping")])
         spec_data = deep_merge(cls.mergeable(spec_data), cls.mergeable(to_wire_keys(cls, overrides)))
-    return cls.from_parts(spec_data, labels=labels, annotations=annotations)
+    return cls.from_parts(spec_data, labels=labels, annotations=annotations, object_meta=object_meta)
 
 
-def _read(source: Source) -> Any:
+def _read(cls: type[_T], source: Source) -> Any:
     if isinstance(source, TopLevelModel):
         raise SpecValidationError([("source", f"is a {type(source).__name__}, not the expected spec")])
     if isinstance(source, Mapping):
         return copy.deepcopy(dict(source))
     if isinstance(source, str) and "\n" in source:
-        return _parse_yaml(source, "source")
+        return _pick_document(cls, _parse_yaml(source, "source"), "source")
     if not isinstance(source, str | os.PathLike):
         raise SpecValidationError(
             [("source", f"must be a path, YAML text or a dict, not {type(source).__name__}")]
@@ -94,29 +117,70 @@ def _read(source: Source) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise SpecValidationError([(str(path), f"cannot be read ({type(exc).__name__})")]) from exc
-    return _parse_yaml(text, str(path))
+    return _pick_document(cls, _parse_yaml(text, str(path)), str(path))
 
 
-def _parse_yaml(text: str, where: str) -> Any:
+def _parse_yaml(text: str, where: str) -> list[Any]:
+    """The non-empty documents of a YAML stream."""
     try:
-        documents = [doc for doc in yaml.load_all(text, Loader=SAFE_LOADER) if doc is not None]
+        return [doc for doc in yaml.load_all(text, Loader=SAFE_LOADER) if doc is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise SpecValidationError([(where, f"is not valid YAML{at}")]) from None
     except RecursionError:
         raise SpecValidationError([(where, "is nested too deeply")]) from None
-    if len(documents) != 1:
-        raise SpecValidationError([(where, f"must hold exactly one YAML document (found {len(documents)})")])
-    return documents[0]
 
 
-def _split_manifest(cls: type[_T], document: Any) -> tuple[Any, Any, Any]:
-    """(spec, labels, annotations) of a whole manifest, or (document, None, None) for a bare spec."""
+def _pick_document(cls: type[_T], documents: list[Any], where: str) -> Any:
+    """The one document to load: the only one, or the only one of ``cls.KIND`` among several."""
+    if not documents:
+        raise SpecValidationError([(where, f"holds no YAML document (expected a {cls.KIND})")])
+    if len(documents) == 1:
+        return documents[0]  # a bare spec, or a manifest whose kind _split_manifest checks
+    matching = [doc for doc in documents if isinstance(doc, Mapping) and doc.get("kind") == cls.KIND]
+    if len(matching) == 1:
+        return matching[0]
+    kinds = ", ".join(dict.fromkeys(_kind_of(doc) for doc in documents))
+    if not matching:
+        raise SpecValidationError(
+            [(where, f"holds {len(documents)} YAML documents and none is a {cls.KIND} (found: {kinds})")]
+        )
+    names = ", ".join(_name_of(doc) for doc in matching)
+    raise SpecValidationError(
+        [
+            (
+                where,
+                f"holds {len(matching)} {cls.KIND} documents ({names}); which one to load is ambiguous: "
+                "keep one per file, or pass the one you want as a dict",
+            )
+        ]
+    )
+
+
+def _kind_of(document: Any) -> str:
+    if not isinstance(document, Mapping):
+        return f"a {type(document).__name__}"
+    kind = document.get("kind")
+    return str(kind) if kind else "a document without kind"
+
+
+def _name_of(document: Mapping[str, Any]) -> str:
+    metadata = document.get("metadata")
+    if isinstance(metadata, Mapping):
+        if metadata.get("name"):
+            return repr(str(metadata["name"]))
+        if metadata.get("generateName"):
+            return f"generateName {str(metadata['generateName'])!r}"
+    return "unnamed"
+
+
+def _split_manifest(cls: type[_T], document: Any) -> tuple[Any, Any, Any, Any]:
+    """(spec, labels, annotations, other metadata) of a whole manifest, or the document as a bare spec."""
     if not isinstance(document, Mapping):
         raise SpecValidationError([("(manifest)", f"must be a mapping, not {type(document).__name__}")])
     if "kind" not in document and "apiVersion" not in document:
-        return document, None, None
+        return document, None, None, None
     errors = []
     if document.get("kind") != cls.KIND:
         errors.append(("kind", f"must be {cls.KIND} (got {document.get('kind')!r})"))
@@ -134,7 +198,12 @@ def _split_manifest(cls: type[_T], document: Any) -> tuple[Any, Any, Any]:
     if isinstance(annotations, Mapping):
         # Set by ``kubectl apply`` on the object a template was exported from; never ours to copy.
         annotations = {k: v for k, v in annotations.items() if k != _LAST_APPLIED_ANNOTATION}
-    return document["spec"], metadata.get("labels"), annotations
+    rest = {
+        key: value
+        for key, value in metadata.items()
+        if key not in _SERVER_SET_METADATA and key not in ("labels", "annotations")
+    }
+    return document["spec"], metadata.get("labels"), annotations, rest
 
 
 def deep_merge(base: Any, override: Any) -> Any:

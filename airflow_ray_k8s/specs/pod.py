@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
-from airflow_ray_k8s.specs.base import Errors, KubeModel, StringMap, label_errors
+from airflow_ray_k8s.specs.base import Advice, KubeModel, StringMap, join_path, label_errors
 from airflow_ray_k8s.specs.quantity import Quantity
 
 
@@ -27,8 +25,12 @@ class TemplateMetadata(KubeModel):
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
 
-    def rule_errors(self, path: str = "") -> Errors:
-        return label_errors(self.labels, f"{path}.labels" if path else "labels")
+    def advisories(self, path: str = "") -> Advice:
+        # KubeRay does not check pod labels; the API server refuses the pods made from them.
+        return [
+            (where, rule, "pod-label-invalid")
+            for where, rule in label_errors(self.labels, join_path(path, "labels"))
+        ]
 
 
 class EnvVar(KubeModel):
@@ -60,12 +62,14 @@ class Container(KubeModel):
 
     :param name: container name.
     :param image: container image.
+    :param command: the container's command (a submitter's own command replaces KubeRay's).
     :param env: environment variables.
     :param resources: requests and limits; KubeRay derives Ray's CPUs / GPUs / memory from them.
     """
 
     name: str
     image: str | None = None
+    command: list[str] | None = None
     env: list[EnvVar] | None = None
     resources: ResourceRequirements | None = None
 
@@ -97,19 +101,26 @@ class PodTemplate(KubeModel):
     """A pod template (``template`` of a Ray group, ``submitterPodTemplate`` of a RayJob).
 
     :param metadata: pod labels and annotations.
-    :param spec: the pod spec.
+    :param spec: the pod spec (optional in the CRD; KubeRay needs at least one container in it).
     """
 
     metadata: TemplateMetadata | None = None
-    spec: PodSpec = Field(...)
+    spec: PodSpec | None = None
+
+    @property
+    def containers(self) -> list[Container]:
+        """The pod's containers (none when the template has no ``spec``)."""
+        return self.spec.containers if self.spec is not None else []
+
+    @property
+    def restart_policy(self) -> str | None:
+        """The pod's ``restartPolicy``, if set."""
+        return self.spec.restart_policy if self.spec is not None else None
 
     @property
     def ray_container(self) -> Container | None:
         """The container KubeRay runs Ray in (the first one)."""
-        return self.spec.containers[0] if self.spec.containers else None
+        return self.containers[0] if self.containers else None
 
-    def rule_errors(self, path: str = "") -> Errors:
-        errors: Errors = []
-        if self.metadata is not None:
-            errors.extend(self.metadata.rule_errors(f"{path}.metadata" if path else "metadata"))
-        return errors
+    def advisories(self, path: str = "") -> Advice:
+        return self.metadata.advisories(join_path(path, "metadata")) if self.metadata is not None else []

@@ -15,7 +15,9 @@ from pydantic import Field
 from airflow_ray_k8s.naming import MAX_RAYCLUSTER_NAME_LENGTH
 from airflow_ray_k8s.specs.base import (
     INT32_MAX,
+    Advice,
     Errors,
+    Int32,
     KubeModel,
     RaySpecWarning,
     StringMap,
@@ -127,8 +129,7 @@ class _GroupSpec(KubeModel):
     def _group_errors(self, path: str, group: str) -> Errors:
         errors: Errors = []
         template_path = join_path(path, "template")
-        errors.extend(self.template.rule_errors(template_path))
-        if not self.template.spec.containers:
+        if not self.template.containers:
             # validation.go: "headGroupSpec should have at least one container"
             errors.append((join_path(template_path, "spec", "containers"), "needs at least one container"))
         params = self.ray_start_params or {}
@@ -193,43 +194,55 @@ class WorkerGroupSpec(_GroupSpec):
     """
 
     group_name: str
-    replicas: NonNegInt32 | None = None
+    # CRD: int32 without a minimum; KubeRay clamps it into [min, max] (rule replicas-out-of-range).
+    replicas: Int32 | None = None
     min_replicas: NonNegInt32 | None = None
     max_replicas: NonNegInt32 | None = None
-    num_of_hosts: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
+    # CRD: int32 without a minimum (rule num-of-hosts-below-one).
+    num_of_hosts: Int32 | None = None
     idle_timeout_seconds: NonNegInt32 | None = None
     suspend: bool | None = None
     scale_strategy: ScaleStrategy | None = None
-    priority: Annotated[int, Field(ge=-(2**31), le=INT32_MAX)] | None = None
+    priority: Int32 | None = None
     ray_start_params: StringMap | None = None
     labels: dict[str, str] | None = None
     resources: StringMap | None = None
     template: PodTemplate
 
     def rule_errors(self, path: str = "") -> Errors:
-        from airflow_ray_k8s.naming import label_value_errors
-
         errors = self._group_errors(path, f"'{self.group_name}' worker")
-        # The group name becomes the ``ray.io/group`` label of its pods and part of their names.
-        if not self.group_name:
-            errors.append((join_path(path, "group_name"), "must not be empty"))
-        else:
-            errors.extend(
-                (join_path(path, "group_name"), f"is used as a label value and {rule}")
-                for rule in label_value_errors(self.group_name)
-            )
         low = 0 if self.min_replicas is None else self.min_replicas
         high = INT32_MAX if self.max_replicas is None else self.max_replicas
         if low > high:
+            # validation.go: "worker group %s has minReplicas %d greater than maxReplicas %d"
             errors.append((join_path(path, "min_replicas"), f"must be <= max_replicas ({high})"))
-        elif self.replicas is not None and not low <= self.replicas <= high:
-            errors.append(
+        return errors
+
+    def advisories(self, path: str = "") -> Advice:
+        from airflow_ray_k8s.naming import label_value_errors
+
+        advice = self.template.advisories(join_path(path, "template"))
+        # The group name becomes the ``ray.io/group`` label of its pods and part of their names.
+        name_path = join_path(path, "group_name")
+        if not self.group_name:
+            advice.append((name_path, "must not be empty", "group-name-not-label"))
+        advice.extend(
+            (name_path, f"is used as a label value and {rule}", "group-name-not-label")
+            for rule in label_value_errors(self.group_name)
+        )
+        low = 0 if self.min_replicas is None else self.min_replicas
+        high = INT32_MAX if self.max_replicas is None else self.max_replicas
+        if self.replicas is not None and low <= high and not low <= self.replicas <= high:
+            advice.append(
                 (
                     join_path(path, "replicas"),
                     f"must be between min_replicas ({low}) and max_replicas ({high})",
+                    "replicas-out-of-range",
                 )
             )
-        return errors
+        if self.num_of_hosts is not None and self.num_of_hosts < 1:
+            advice.append((join_path(path, "num_of_hosts"), "must be >= 1", "num-of-hosts-below-one"))
+        return advice
 
 
 class RayClusterSpec(TopLevelModel):
@@ -315,21 +328,9 @@ class RayClusterSpec(TopLevelModel):
         head_path = join_path(path, "head_group")
         errors = self.head_group.rule_errors(head_path)
         groups = self.worker_groups or []
-        seen: dict[str, int] = {}
         for index, group in enumerate(groups):
-            group_path = join_path(path, "worker_groups", index)
-            errors.extend(group.rule_errors(group_path))
-            if group.group_name in seen:
-                # webhook: "worker group names must be unique"
-                errors.append(
-                    (
-                        join_path(group_path, "group_name"),
-                        f"must be unique ('{group.group_name}' is also "
-                        f"worker_groups[{seen[group.group_name]}])",
-                    )
-                )
-            seen.setdefault(group.group_name, index)
-        if not self.head_group.template.spec.containers:
+            errors.extend(group.rule_errors(join_path(path, "worker_groups", index)))
+        if not self.head_group.template.containers:
             return errors  # the remaining rules read the head container
         from airflow_ray_k8s.specs import raycluster_rules as rules
 
@@ -338,6 +339,26 @@ class RayClusterSpec(TopLevelModel):
         errors.extend(rules.auth_errors(self, path))
         errors.extend(rules.optional_feature_errors(self, path))
         return errors
+
+    def advisories(self, path: str = "") -> Advice:
+        """Rules stricter than KubeRay (see :mod:`airflow_ray_k8s.specs.advisories`): warnings only."""
+        advice = self.head_group.template.advisories(join_path(path, "head_group", "template"))
+        seen: dict[str, int] = {}
+        for index, group in enumerate(self.worker_groups or []):
+            group_path = join_path(path, "worker_groups", index)
+            advice.extend(group.advisories(group_path))
+            if group.group_name in seen:
+                # Only KubeRay's optional webhook: "worker group names must be unique".
+                advice.append(
+                    (
+                        join_path(group_path, "group_name"),
+                        f"must be unique ('{group.group_name}' is also "
+                        f"worker_groups[{seen[group.group_name]}])",
+                        "group-name-duplicate",
+                    )
+                )
+            seen.setdefault(group.group_name, index)
+        return advice
 
     def rule_warnings(self) -> list[tuple[str, type[Warning]]]:
         from airflow_ray_k8s.specs.gcs_ft import legacy_ft_warning

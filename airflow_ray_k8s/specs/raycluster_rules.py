@@ -153,7 +153,7 @@ def autoscaling_errors(spec: RayClusterSpec, path: str) -> Errors:
                 (join_path(path, "worker_groups", i), g.template) for i, g in enumerate(groups)
             ]
             for group_path, template in templates:
-                if template.spec.restart_policy not in (None, "", "Never"):
+                if template.restart_policy not in (None, "", "Never"):
                     errors.append(
                         (
                             join_path(group_path, "template", "spec", "restart_policy"),

@@ -8,21 +8,20 @@ CRD's own schema / CEL rules.
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
-from pydantic import BeforeValidator, Field, PlainSerializer
+from pydantic import Field, PlainSerializer, PlainValidator
 
 from airflow_ray_k8s.naming import MAX_RAYJOB_NAME_LENGTH
+from airflow_ray_k8s.specs import text_fields
 from airflow_ray_k8s.specs.base import (
     INT32_MAX,
-    SAFE_DUMPER,
-    SAFE_LOADER,
+    Advice,
     Errors,
+    Int32,
     KubeModel,
+    Number,
     RaySpecWarning,
     StringMap,
     join_path,
@@ -39,49 +38,18 @@ DeletionPolicyType = Literal["DeleteCluster", "DeleteWorkers", "DeleteSelf", "De
 PositiveInt32 = Annotated[int, Field(gt=0, le=INT32_MAX)]
 
 
-def _parse_runtime_env(value: Any) -> Any:
-    """``runtimeEnvYAML`` is a YAML string on the wire and a dict in Python."""
-    if value is None or isinstance(value, Mapping):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("must be a dict (or a YAML mapping as a string)")
-    try:
-        parsed = yaml.load(value, Loader=SAFE_LOADER)  # noqa: S506 - SAFE_LOADER is a SafeLoader
-    except yaml.YAMLError as exc:
-        # validation.go: UnmarshalRuntimeEnvYAML. No excerpt of the text: it may hold secrets.
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ValueError(f"is not valid YAML{where}") from None
-    except RecursionError:
-        raise ValueError("is nested too deeply") from None
-    if parsed is None:
-        return None
-    if not isinstance(parsed, Mapping):
-        raise ValueError("must be a YAML mapping (runtime_env fields such as pip, working_dir, env_vars)")
-    return parsed
-
-
-def _render_runtime_env(value: dict[str, Any]) -> str:
-    return yaml.dump(value, Dumper=SAFE_DUMPER, sort_keys=False, default_flow_style=False)
-
-
-def _parse_entrypoint_resources(value: Any) -> Any:
-    """``entrypointResources`` is a JSON object as a string on the wire and a dict in Python."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except (ValueError, RecursionError):
-        raise ValueError('must be a JSON object such as {"custom_resource": 1}') from None
-
-
+#: ``runtimeEnvYAML``: YAML text on the wire (the author's text is sent as written), a dict in Python.
 RuntimeEnv = Annotated[
-    dict[str, Any], BeforeValidator(_parse_runtime_env), PlainSerializer(_render_runtime_env, return_type=str)
+    dict[str, Any],
+    PlainValidator(text_fields.validate_runtime_env),
+    PlainSerializer(text_fields.render_runtime_env, return_type=str),
 ]
+#: ``entrypointResources``: JSON text on the wire (kept as written), a dict in Python; text that is not
+#: a JSON object stays a string (KubeRay passes it through; the model warns).
 EntrypointResources = Annotated[
-    dict[str, Annotated[float, Field(ge=0)]],
-    BeforeValidator(_parse_entrypoint_resources),
-    PlainSerializer(lambda v: json.dumps(v, sort_keys=True), return_type=str),
+    dict[str, Any] | str,
+    PlainValidator(text_fields.validate_entrypoint_resources),
+    PlainSerializer(text_fields.render_entrypoint_resources, return_type=str),
 ]
 
 
@@ -137,7 +105,13 @@ class SubmitterConfig(KubeModel):
     :param backoff_limit: retries of the submitter Kubernetes Job.
     """
 
-    backoff_limit: NonNegInt32 | None = None
+    # CRD: int32 without a minimum (a negative value only warns: rule submitter-backoff-negative).
+    backoff_limit: Int32 | None = None
+
+    def advisories(self, path: str = "") -> Advice:
+        if self.backoff_limit is not None and self.backoff_limit < 0:
+            return [(join_path(path, "backoff_limit"), "must be >= 0", "submitter-backoff-negative")]
+        return []
 
 
 class RayJobSpec(TopLevelModel):
@@ -147,8 +121,8 @@ class RayJobSpec(TopLevelModel):
     :func:`airflow_ray_k8s.specs.load_rayjob`, or construct it from its parts.
 
     :param entrypoint: the command the job runs, e.g. ``python train.py``.
-    :param runtime_env: Ray runtime env as a dict (``pip``, ``working_dir``, ``env_vars``, ...);
-        written to ``runtimeEnvYAML``.
+    :param runtime_env: Ray runtime env as a dict (``pip``, ``working_dir``, ``env_vars``, ...) or as
+        YAML text; written to ``runtimeEnvYAML`` (text as given, unchanged, a dict as YAML).
     :param job_id: the Ray job id (KubeRay generates one if unset).
     :param metadata: Ray job metadata (string map).
     :param submission_mode: ``K8sJobMode`` (default), ``HTTPMode``, ``InteractiveMode``, ``SidecarMode``.
@@ -164,7 +138,8 @@ class RayJobSpec(TopLevelModel):
     :param suspend: create the job suspended (Kueue).
     :param entrypoint_num_cpus: CPUs reserved for the driver.
     :param entrypoint_num_gpus: GPUs reserved for the driver.
-    :param entrypoint_resources: custom resources reserved for the driver, as a dict.
+    :param entrypoint_resources: custom resources reserved for the driver, as a dict or JSON text
+        (text is sent as given).
     :param deletion_strategy: what to delete when, per outcome.
     :param managed_by: ``ray.io/kuberay-operator`` or ``kueue.x-k8s.io/multikueue``; immutable.
     """
@@ -173,7 +148,8 @@ class RayJobSpec(TopLevelModel):
     runtime_env: RuntimeEnv | None = Field(default=None, alias="runtimeEnvYAML")
     job_id: str | None = None
     metadata: StringMap | None = None
-    submission_mode: SubmissionMode | None = None
+    # CRD: a string without an enum (an unknown mode only warns: rule submission-mode-unknown).
+    submission_mode: str | None = None
     submitter_pod_template: PodTemplate | None = None
     submitter_config: SubmitterConfig | None = None
     cluster_selector: dict[str, str] | None = None
@@ -184,8 +160,9 @@ class RayJobSpec(TopLevelModel):
     pre_running_deadline_seconds: PositiveInt32 | None = None
     backoff_limit: NonNegInt32 | None = None
     suspend: bool | None = None
-    entrypoint_num_cpus: Annotated[float, Field(ge=0)] | None = None
-    entrypoint_num_gpus: Annotated[float, Field(ge=0)] | None = None
+    # CRD: numbers without a minimum (rule entrypoint-amount-negative); an integer stays one.
+    entrypoint_num_cpus: Number | None = None
+    entrypoint_num_gpus: Number | None = None
     entrypoint_resources: EntrypointResources | None = None
     deletion_strategy: DeletionStrategy | None = None
     managed_by: Literal["ray.io/kuberay-operator", "kueue.x-k8s.io/multikueue"] | None = None
@@ -201,13 +178,11 @@ class RayJobSpec(TopLevelModel):
             return spec
         out = dict(spec)
         for key, parse in (
-            ("runtimeEnvYAML", _parse_runtime_env),
-            ("entrypointResources", _parse_entrypoint_resources),
+            ("runtimeEnvYAML", text_fields.parse_runtime_env),
+            ("entrypointResources", text_fields.parse_entrypoint_resources),
         ):
-            if isinstance(out.get(key), str):
-                # An unparsable value is left as is: validation then reports it with its path.
-                with contextlib.suppress(ValueError):
-                    out[key] = parse(out[key])
+            if key in out:
+                out[key] = text_fields.mergeable(out[key], parse)
         return out
 
     @property
@@ -266,16 +241,6 @@ class RayJobSpec(TopLevelModel):
             errors.append((join_path(path, "backoff_limit"), "must be 0 in InteractiveMode"))
         if self.mode == "SidecarMode":
             errors.extend(rules.sidecar_errors(self, path))
-        if self.mode != "InteractiveMode" and not (self.entrypoint or "").strip():
-            # Not a KubeRay rule: KubeRay would submit an empty command that fails at once.
-            errors.append((join_path(path, "entrypoint"), f"is required in {self.mode}"))
-        if self.submitter_pod_template is not None:
-            template_path = join_path(path, "submitter_pod_template")
-            errors.extend(self.submitter_pod_template.rule_errors(template_path))
-            if not self.submitter_pod_template.spec.containers:
-                errors.append(
-                    (join_path(template_path, "spec", "containers"), "needs at least one container")
-                )
         if self.ray_cluster_spec is not None:
             cluster_path = join_path(path, "ray_cluster_spec")
             upgrade = self.ray_cluster_spec.upgrade_strategy
@@ -297,6 +262,17 @@ class RayJobSpec(TopLevelModel):
                 )
             errors.extend(self.ray_cluster_spec.rule_errors(cluster_path, self.annotations))
         return errors
+
+    def advisories(self, path: str = "") -> Advice:
+        """Rules stricter than KubeRay (see :mod:`airflow_ray_k8s.specs.advisories`): warnings only."""
+        from airflow_ray_k8s.specs import rayjob_rules as rules
+
+        advice = rules.job_advisories(self, path)
+        if self.submitter_config is not None:
+            advice.extend(self.submitter_config.advisories(join_path(path, "submitter_config")))
+        if self.ray_cluster_spec is not None:
+            advice.extend(self.ray_cluster_spec.advisories(join_path(path, "ray_cluster_spec")))
+        return advice
 
     def rule_warnings(self) -> list[tuple[str, type[Warning]]]:
         from airflow_ray_k8s.specs.gcs_ft import legacy_ft_warning

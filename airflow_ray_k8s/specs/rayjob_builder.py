@@ -82,6 +82,9 @@ def build_rayjob(
     errors: Errors = []
     if entrypoint is not None and not isinstance(entrypoint, str):
         errors.append(("entrypoint", f"must be a string, not {arg.kind(entrypoint)}"))
+    elif not (entrypoint or "").strip() and _entrypoint_needed(submission_mode, extra_spec):
+        # The spec model only warns (KubeRay accepts it); a builder argument is refused.
+        errors.append(("entrypoint", f"is required in {submission_mode}"))
     env = _runtime_env(runtime_env, pip, working_dir, env_vars, errors)
     target = _cluster_fields(cluster, cluster_name, errors)
     shutdown = arg.check_bool(shutdown_after_job_finishes, "shutdown_after_job_finishes", errors)
@@ -120,6 +123,17 @@ def build_rayjob(
     cluster_meta = cluster.annotations if cluster is not None else {}
     return RayJobSpec.from_parts(
         spec, labels=job_labels, annotations={**cluster_meta, **(job_annotations or {})}
+    )
+
+
+def _entrypoint_needed(submission_mode: Any, extra_spec: Any) -> bool:
+    """Whether the job's command is the entrypoint: not in InteractiveMode, nor with a submitter pod
+    template given through ``extra_spec`` (its own command may replace the entrypoint)."""
+    if submission_mode == "InteractiveMode":
+        return False
+    return not (
+        isinstance(extra_spec, Mapping)
+        and any(key in extra_spec for key in ("submitterPodTemplate", "submitter_pod_template"))
     )
 
 

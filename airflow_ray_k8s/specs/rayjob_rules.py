@@ -8,9 +8,9 @@ was started.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
-from airflow_ray_k8s.specs.base import Errors, join_path
+from airflow_ray_k8s.specs.base import Advice, Errors, join_path
 
 if TYPE_CHECKING:
     from airflow_ray_k8s.specs.rayjob import RayJobSpec
@@ -27,7 +27,7 @@ def sidecar_errors(job: RayJobSpec, path: str) -> Errors:
     if job.submitter_config is not None:
         errors.append((join_path(path, "submitter_config"), "is not supported in SidecarMode"))
     if job.ray_cluster_spec is not None:
-        policy = job.ray_cluster_spec.head_group.template.spec.restart_policy
+        policy = job.ray_cluster_spec.head_group.template.restart_policy
         if policy not in (None, "", "Never"):
             errors.append(
                 (
@@ -36,6 +36,58 @@ def sidecar_errors(job: RayJobSpec, path: str) -> Errors:
                 )
             )
     return errors
+
+
+def job_advisories(job: RayJobSpec, path: str) -> Advice:
+    """The RayJob's own rules that are stricter than KubeRay (each only warns; see ``advisories``)."""
+    from airflow_ray_k8s.specs.rayjob import SubmissionMode
+    from airflow_ray_k8s.specs.text_fields import entrypoint_resources_problems
+
+    advice: Advice = []
+    template = job.submitter_pod_template
+    template_path = join_path(path, "submitter_pod_template")
+    if job.submission_mode is not None and job.submission_mode not in get_args(SubmissionMode):
+        advice.append(
+            (
+                join_path(path, "submission_mode"),
+                f"'{job.submission_mode}' is not one of {', '.join(get_args(SubmissionMode))}",
+                "submission-mode-unknown",
+            )
+        )
+    if not (job.entrypoint or "").strip() and _needs_entrypoint(job):
+        advice.append((join_path(path, "entrypoint"), f"is empty in {job.mode}", "entrypoint-empty"))
+    if template is not None:
+        advice.extend(template.advisories(template_path))
+        if not template.containers and job.mode != "SidecarMode":
+            advice.append(
+                (
+                    join_path(template_path, "spec", "containers"),
+                    "needs at least one container (the submitter)",
+                    "submitter-without-container",
+                )
+            )
+    for name in ("entrypoint_num_cpus", "entrypoint_num_gpus"):
+        amount = getattr(job, name)
+        if amount is not None and amount < 0:
+            advice.append((join_path(path, name), "must be >= 0", "entrypoint-amount-negative"))
+    if job.entrypoint_resources is not None:
+        where = join_path(path, "entrypoint_resources")
+        advice.extend(
+            (where if key is None else join_path(where, key), problem, "entrypoint-resources-not-json")
+            for key, problem in entrypoint_resources_problems(job.entrypoint_resources)
+        )
+    return advice
+
+
+def _needs_entrypoint(job: RayJobSpec) -> bool:
+    """Whether KubeRay would submit ``entrypoint`` as the job's command (see ``getSubmitterTemplate``)."""
+    if job.mode == "InteractiveMode":
+        return False  # the entrypoint comes later, from the user (the job waits in Waiting)
+    template = job.submitter_pod_template
+    if job.mode == "K8sJobMode" and template is not None and template.containers:
+        # KubeRay keeps the submitter container's own command and builds one only when it has none.
+        return not template.containers[0].command
+    return True
 
 
 def deletion_errors(job: RayJobSpec, path: str) -> Errors:

@@ -171,8 +171,10 @@ def test_head_only_cluster_and_extra_spec() -> None:
         ({"workers": [WorkerGroup("a", cpu="x"), WorkerGroup("b", memory=0)]}, "workers[1].memory"),
         ({"workers": [WorkerGroup("a", object_store_memory="big")]}, "workers[0].object_store_memory"),
         ({"workers": [{"name": "a"}]}, "workers[0]"),
-        ({"workers": [WorkerGroup("a"), WorkerGroup("a")]}, "worker_groups[1].group_name"),
-        ({"workers": [WorkerGroup("a", replicas=5, max_replicas=2)]}, "worker_groups[0].replicas"),
+        # The spec models only warn about these two (KubeRay accepts them); a builder refuses them.
+        ({"workers": [WorkerGroup("a"), WorkerGroup("a")]}, "workers[1].name"),
+        ({"workers": [WorkerGroup("a", replicas=5, max_replicas=2)]}, "workers[0].replicas"),
+        ({"workers": [WorkerGroup("GPU workers!")]}, "workers[0].name"),
         ({"ray_version": "2.46.0", "extra_spec": {"authOptions": {"mode": "token"}}}, "ray_version"),
     ],
 )
@@ -257,7 +259,8 @@ def test_rayjob_optional_fields() -> None:
     assert out["jobId"] == "nightly-2024-06-01"
     assert out["metadata"] == {"team": "ml"}
     assert (out["entrypointNumCpus"], out["entrypointNumGpus"]) == (1, 0.5)
-    assert out["entrypointResources"] == '{"accelerator_type:A100": 1.0}'
+    # An integer stays an integer (it used to come back as 1.0).
+    assert out["entrypointResources"] == '{"accelerator_type:A100": 1}'
     assert out["submitterConfig"] == {"backoffLimit": 1}
 
 

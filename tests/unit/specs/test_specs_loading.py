@@ -138,8 +138,10 @@ def test_gcs_ft_template_with_overrides_keeps_unmodelled_options() -> None:
 
 
 def test_overrides_that_break_a_rule_are_rejected_with_the_path() -> None:
-    with pytest.raises(SpecValidationError, match=r"worker_groups\[0\]\.replicas: must be between"):
-        load_raycluster(FT_CLUSTER, overrides={"worker_groups": [{"group_name": "workers", "replicas": 50}]})
+    with pytest.raises(SpecValidationError, match=r"worker_groups\[0\]\.min_replicas: must be <= max_"):
+        load_raycluster(
+            FT_CLUSTER, overrides={"worker_groups": [{"group_name": "workers", "min_replicas": 50}]}
+        )
 
 
 @pytest.mark.parametrize("form", ["path", "str-path", "text", "dict", "spec-only", "model"])
@@ -178,7 +180,8 @@ def test_loading_does_not_modify_its_inputs() -> None:
     [
         (Path("/nonexistent/cluster.yaml"), "cannot be read (FileNotFoundError)"),
         ("key: [unclosed\nother: 1\n", "is not valid YAML at line"),
-        ("a: 1\n---\nb: 2\n", "exactly one YAML document (found 2)"),
+        ("a: 1\n---\nb: 2\n", "holds 2 YAML documents and none is a RayCluster"),
+        ("# nothing here\n---\n", "holds no YAML document"),
         ("- a\n- b\n", "must be a mapping, not list"),
         ({"apiVersion": "ray.io/v1", "kind": "RayJob", "spec": {}}, "kind: must be RayCluster"),
         (
