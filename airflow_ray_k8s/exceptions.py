@@ -157,5 +157,16 @@ class RayJobFailedError(RayK8sError):
         self.details = details or {}
 
 
+class RayTaskFunctionError(RayJobFailedError):
+    """A ``@task.ray`` function raised on the Ray cluster (or returned what JSON cannot hold).
+
+    ``details["error"]`` holds the remote exception's ``type``, ``message`` and ``traceback`` lines.
+    """
+
+
+class RayTaskResultError(RayK8sError):
+    """A ``@task.ray`` job succeeded but its return value could not be read back."""
+
+
 class RayClusterStartupError(RayK8sError):
     """A RayCluster did not become ready within its startup timeout; the message names pod reasons."""

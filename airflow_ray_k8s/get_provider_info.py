@@ -40,6 +40,10 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": _INTEGRATION, "python-modules": _existing("triggers")},
         ],
         "extra-links": _existing_links(),
+        # Read by Airflow 3's ProvidersManager as {"name", "class-name"}: ``@task.ray``.
+        "task-decorators": [
+            {"name": "ray", "class-name": "airflow_ray_k8s.decorators.ray_task.ray_task"},
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_ray_k8s.hooks.kuberay.KubeRayHook",

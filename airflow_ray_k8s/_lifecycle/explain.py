@@ -7,11 +7,14 @@ messages carry nothing but status fields and log lines, never connection setting
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from airflow_ray_k8s.status import RayClusterStatus, RayJobStatus
 
 _MAX_REASONS = 20
+#: KubeRay copies Ray's job message, which quotes up to 20,000 characters of the log: cut in a summary.
+_MAX_STATUS_CHARS = 300
 
 
 def _indent(lines: Sequence[str]) -> str:
@@ -64,4 +67,26 @@ def startup_failure(
             parts.append(f"    ... and {len(reasons) - _MAX_REASONS} more")
     else:
         parts.append("No pod reported a reason and there were no events (is the KubeRay operator running?).")
+    return "\n".join(parts)
+
+
+def function_failure(status: RayJobStatus, error: Mapping[str, Any]) -> str:
+    """Explain a ``@task.ray`` job whose function failed, from the runner's ``error`` record.
+
+    The function's exception and the last frames of its traceback on the cluster first, then
+    KubeRay's reason (cut: its message repeats the log).
+    """
+    where = str(error.get("where") or "the function")
+    kind, text = str(error.get("type") or "Exception"), str(error.get("message") or "")
+    head = f"{where}: {text}" if kind == "ReturnValueError" else f"{where} raised {kind}: {text}"
+    parts = [head]
+    frames = [str(line) for line in error.get("traceback") or []]
+    if frames:
+        parts.append("Traceback on the Ray cluster (last frames):\n" + _indent(frames))
+    reason = status.failure_reason or status.phase
+    if len(reason) > _MAX_STATUS_CHARS:
+        reason = reason[:_MAX_STATUS_CHARS] + "..."
+    parts.append(f"RayJob {status.namespace}/{status.name} failed: {reason}")
+    if status.job_id:
+        parts.append(f"Ray job id: {status.job_id}; cluster: {status.ray_cluster_name or '<none>'}")
     return "\n".join(parts)

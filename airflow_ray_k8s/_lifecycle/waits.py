@@ -19,6 +19,7 @@ from airflow_ray_k8s.status import JOB_FAILED, JOB_RUNNING, JOB_STOPPED, JOB_SUC
 
 if TYPE_CHECKING:
     from airflow_ray_k8s._lifecycle.kube import KubeSession
+    from airflow_ray_k8s._lifecycle.returns import Collected
 
 #: While a driver prints nothing, the pause between log reads doubles up to this (seconds): a quiet
 #: hour-long job then costs ~60 dashboard reads an hour instead of 720 at the default 5 s interval.
@@ -47,6 +48,7 @@ class RayJobWait:
     startup_deadline: float | None = None
     tail_lines: int = 50
     wait_for_creation: bool = False
+    collect_results: bool = False
     log: Any = None
     _cursor: LogCursor = field(init=False)
     _next_log_at: float = field(init=False, default=0.0)
@@ -96,7 +98,7 @@ class RayJobWait:
                 self._cursor.offset = max(self._cursor.offset, recorded)
                 first = False
             if status.is_terminal:
-                return await self._finish(status)
+                return await self._finish(status, obj)
             if (
                 self.get_logs
                 and status.job_id
@@ -141,9 +143,11 @@ class RayJobWait:
         if self._cursor.restarted and self.log is not None:
             self.log.info("[%s] driver log restarted (the job was resubmitted)", self.name)
         self._seen.extend(lines)
-        for line in lines:
-            if self.log is not None:
-                self.log.info("[%s] %s", self.name, line)
+        if self.log is not None:
+            from airflow_ray_k8s._lifecycle.returns import for_task_log
+
+            for line in lines:
+                self.log.info("[%s] %s", self.name, for_task_log(line))
         # New output: read again after the base interval; none: wait twice as long as last time.
         ceiling = max(MAX_QUIET_LOG_INTERVAL, self.log_interval)
         self._log_pause = (
@@ -171,12 +175,13 @@ class RayJobWait:
             if self.log is not None:
                 self.log.warning("Could not record the log offset on %s: %s", self.name, exc)
 
-    async def _finish(self, status: RayJobStatus) -> dict[str, Any]:
+    async def _finish(self, status: RayJobStatus, obj: dict[str, Any]) -> dict[str, Any]:
         log_tail: list[str] = []
         note = ""
+        text: str | None = None
         if not status.job_id or status.job_status not in _RAN:
             note = "the job never started on its cluster"
-        elif self.get_logs or not status.is_success:
+        elif self.get_logs or not status.is_success or self.collect_results:
             # Collected now, before ttlSecondsAfterFinished deletes the cluster and its logs.
             text = await self._stream(status, final=True) if self.get_logs else await self._read_all(status)
             if text is None and self._seen:
@@ -186,7 +191,7 @@ class RayJobWait:
                 note = "the driver log could not be read (the cluster may be gone already)"
             else:
                 log_tail = tail(text, self.tail_lines)
-        return {
+        payload = {
             "status": "terminal",
             "name": self.name,
             "namespace": self.namespace,
@@ -195,6 +200,33 @@ class RayJobWait:
             "log_note": note,
             "log_offset": self._cursor.offset,
         }
+        if self.collect_results:
+            payload["results"] = (await self._results(status, obj, text, note)).to_json()
+        return payload
+
+    async def _results(
+        self, status: RayJobStatus, obj: dict[str, Any], text: str | None, note: str
+    ) -> Collected:
+        """The job's published records: kept on the RayJob by an earlier reader, else from the whole
+        log just read (then kept there, before the TTL deletes the cluster and its log)."""
+        from airflow_ray_k8s._lifecycle import returns
+
+        kept = returns.from_annotations(obj, status.job_id)
+        if kept is not None:
+            return kept
+        if text is None:
+            return returns.unavailable(note or "the driver log could not be read", status.job_id)
+        collected = returns.from_log(text, status.job_id)
+        patch = returns.annotation_patch(collected) if returns.worth_keeping(status, collected) else None
+        if patch is not None:
+            try:
+                await self._kube.patch_annotations(
+                    "rayjob", self.namespace, self.name, patch["metadata"]["annotations"]
+                )
+            except Exception as exc:  # the event carries them anyway; keeping them is a safety net
+                if self.log is not None:
+                    self.log.warning("Could not keep the results on RayJob %s: %s", self.name, exc)
+        return collected
 
     async def _read_all(self, status: RayJobStatus) -> str | None:
         try:

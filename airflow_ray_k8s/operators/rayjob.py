@@ -48,6 +48,10 @@ class RayJobOperator(DeferringOperator):
     The task fails with KubeRay's reason and message and the last lines of the driver log, and
     without retry when KubeRay rejected the spec (``ValidationFailed`` never recovers).
 
+    Returns (XCom ``return_value``) a dict of the RayJob's status. What the program publishes with
+    :func:`airflow_ray_k8s.results.publish` is pushed as the XCom ``results`` (a dict), once, also
+    after a re-attach, a triggerer restart or an adopted success (kept on the RayJob until then).
+
     :param entrypoint: the command the job runs, e.g. ``python train.py --day {{ ds }}``. (templated)
     :param ray_cluster_spec: the ephemeral cluster: a ``RayClusterSpec``, a dict (spec or whole
         RayCluster manifest) or the path of a YAML file. Exclusive with ``cluster_name``. (templated)
@@ -268,7 +272,7 @@ class RayJobOperator(DeferringOperator):
 
     # --- execution --------------------------------------------------------------------------------------
 
-    def execute(self, context: Context) -> dict[str, Any] | None:
+    def execute(self, context: Context) -> Any:
         """Submit (or re-attach to, or adopt) this task instance's RayJob and wait for it."""
         from airflow_ray_k8s._lifecycle import jobs
         from airflow_ray_k8s._lifecycle.attach import decide, next_attempt
@@ -311,7 +315,7 @@ class RayJobOperator(DeferringOperator):
         self._rayjob = (namespace, status.name)
         self._push_dashboard_url(context, hook, status)
         if decision.action == "adopt":
-            return self._succeed(context, hook, status)
+            return self._succeed(context, hook, status, obj=obj)
         if not self.wait_for_completion:
             return self._xcom(status)
         trigger = self._trigger(status, obj, try_number)
@@ -339,9 +343,10 @@ class RayJobOperator(DeferringOperator):
             startup_deadline=created + self.startup_timeout,
             tail_lines=self.log_tail_lines,
             delete_on_kill=True,
+            collect_results=True,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Turn the wait's event into the task's outcome (also used by the non-deferrable path)."""
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -369,7 +374,7 @@ class RayJobOperator(DeferringOperator):
             raise RayClusterStartupError(message)
         self._push_dashboard_url(context, hook, status)
         if status.is_success or (self.allow_stopped and status.job_status == JOB_STOPPED):
-            return self._succeed(context, hook, status)
+            return self._succeed(context, hook, status, event=event)
         message = explain.job_failure(
             status, event.get("log_tail") or [], log_note=event.get("log_note") or ""
         )
@@ -381,14 +386,39 @@ class RayJobOperator(DeferringOperator):
             raise AirflowFailException(message)
         raise RayJobFailedError(message, {"job": status.to_json(), "log_tail": event.get("log_tail") or []})
 
-    def _succeed(self, context: Context, hook: Any, status: RayJobStatus) -> dict[str, Any]:
-        from airflow_ray_k8s._lifecycle import jobs
+    def _succeed(
+        self,
+        context: Context,
+        hook: Any,
+        status: RayJobStatus,
+        *,
+        event: Mapping[str, Any] | None = None,
+        obj: Mapping[str, Any] | None = None,
+    ) -> Any:
+        from airflow_ray_k8s._lifecycle import jobs, returns
 
         self.log.info("RayJob %s/%s %s", status.namespace, status.name, status.phase)
+        # What the program published: read by the wait (the event), else kept on the RayJob or in
+        # its driver log (an adopted success). Before the consumed mark, which ends both.
+        found = (event or {}).get("results")
+        collected = (
+            returns.Collected.from_json(found) if found else returns.collect(hook, status, obj, log=self.log)
+        )
         # Recorded on the RayJob just before returning: a cleared task then runs anew (case c),
         # while a worker that dies before this line leaves a success a retry adopts (case d).
         jobs.mark_consumed(hook, status.namespace, status.name)
         self._finish(hook, status, succeeded=True)
+        return self._outcome(context, status, collected)
+
+    def _outcome(self, context: Context, status: RayJobStatus, collected: Any) -> Any:
+        """The task's return value (XCom ``return_value``): the status dict; results the program
+        published (:mod:`airflow_ray_k8s.results`) go to the XCom ``results``."""
+        from airflow_ray_k8s._lifecycle.returns import XCOM_RESULTS
+
+        if collected.results:
+            context["ti"].xcom_push(key=XCOM_RESULTS, value=collected.results)
+        for problem in collected.problems:
+            self.log.warning("Published results of %s: %s", status.name, problem)
         return self._xcom(status)
 
     def _finish(self, hook: Any, status: RayJobStatus, *, succeeded: bool) -> bool:

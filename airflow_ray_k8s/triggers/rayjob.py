@@ -24,7 +24,8 @@ class RayJobTrigger(BaseTrigger):
     - ``"terminal"``: KubeRay will not change the outcome; ``job`` holds the status
       (:meth:`airflow_ray_k8s.status.RayJobStatus.to_json`), ``log_tail`` the last driver-log
       lines (collected before the TTL deletes the cluster), ``log_offset`` how far the log was
-      streamed.
+      streamed, and with ``collect_results`` ``results`` the published records
+      (:class:`airflow_ray_k8s._lifecycle.returns.Collected`).
     - ``"startup_timeout"``: the job did not start running before ``startup_deadline``;
       ``reasons`` names the pods' states and the Kubernetes events.
     - ``"deleted"``: the RayJob disappeared before it finished.
@@ -43,6 +44,9 @@ class RayJobTrigger(BaseTrigger):
         kills the deferred task. A triggerer restart never deletes anything.
     :param wait_for_creation: a RayJob that does not exist yet is waited for (a sensor's wait)
         instead of reported ``"deleted"``; once it existed, its disappearance is reported.
+    :param collect_results: read the records the program published (:mod:`airflow_ray_k8s.results`)
+        from the whole driver log when the job ends, keep a success's on the RayJob, and put them in
+        the ``"terminal"`` event as ``results``.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class RayJobTrigger(BaseTrigger):
         tail_lines: int = 50,
         delete_on_kill: bool = False,
         wait_for_creation: bool = False,
+        collect_results: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.name = name
@@ -72,6 +77,7 @@ class RayJobTrigger(BaseTrigger):
         self.tail_lines = tail_lines
         self.delete_on_kill = delete_on_kill
         self.wait_for_creation = wait_for_creation
+        self.collect_results = collect_results
         self._fired = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -90,6 +96,7 @@ class RayJobTrigger(BaseTrigger):
                 "tail_lines": self.tail_lines,
                 "delete_on_kill": self.delete_on_kill,
                 "wait_for_creation": self.wait_for_creation,
+                "collect_results": self.collect_results,
             },
         )
 
@@ -108,6 +115,7 @@ class RayJobTrigger(BaseTrigger):
             startup_deadline=self.startup_deadline,
             tail_lines=self.tail_lines,
             wait_for_creation=self.wait_for_creation,
+            collect_results=self.collect_results,
             log=self.log,
         )
         payload = await wait.run()

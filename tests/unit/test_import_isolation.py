@@ -18,8 +18,8 @@ import airflow_ray_k8s
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(airflow_ray_k8s.__file__).parent
-# Everything a DAG file may import: operators, sensors, hooks, triggers, links.
-LIGHT_SUBPACKAGES = ("operators", "sensors", "hooks", "triggers")
+# Everything a DAG file may import: operators, sensors, hooks, triggers, links, decorators.
+LIGHT_SUBPACKAGES = ("operators", "sensors", "hooks", "triggers", "decorators")
 
 
 def _public_modules() -> list[str]:
@@ -31,6 +31,8 @@ def _public_modules() -> list[str]:
                 names.append(f"airflow_ray_k8s.{sub}.{path.stem}")
     if (PACKAGE_DIR / "links.py").exists():
         names.append("airflow_ray_k8s.links")
+    # Importable inside a Ray program, so light by necessity (standard library only).
+    names.append("airflow_ray_k8s.results")
     return names
 
 
@@ -71,3 +73,10 @@ def test_probe_catches_a_module_level_kubernetes_import(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sub", LIGHT_SUBPACKAGES)
 def test_every_light_subpackage_is_checked(sub: str) -> None:
     assert f"airflow_ray_k8s.{sub}" in _public_modules()
+
+
+def test_a_dag_file_resolving_task_ray_imports_nothing_heavy(tmp_path: Path) -> None:
+    """``task.ray`` goes through the ProvidersManager (every provider's info) and the decorator module."""
+    (tmp_path / "taskflow_probe.py").write_text("from airflow.sdk import task\nray_decorator = task.ray\n")
+    result = _probe(["taskflow_probe"], extra_path=tmp_path)
+    assert result["heavy"] == [], f"resolving @task.ray imports heavy modules: {result['heavy']}"

@@ -50,3 +50,29 @@ def test_providers_manager_discovers_provider_and_connection_type() -> None:
     assert {"kube_config", "allowed_namespaces", "cluster_context"} <= set(
         conn_types["kuberay"]["conn-fields"]
     )
+
+
+def test_task_ray_resolves_through_the_providers_task_decorators_entry() -> None:
+    """``@task.ray`` exists because Airflow discovered it, in a fresh interpreter (no warm caches)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json; from airflow.sdk import task;"
+        "from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime;"
+        "decorators = ProvidersManagerTaskRuntime().taskflow_decorators;"
+        "ray = task.ray;"
+        "print(json.dumps({'listed': 'ray' in decorators, 'where': ray.__module__ + '.' + ray.__name__}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "listed": True,
+        "where": "airflow_ray_k8s.decorators.ray_task.ray_task",
+    }
+    info = get_provider_info()
+    assert info["task-decorators"] == [
+        {"name": "ray", "class-name": "airflow_ray_k8s.decorators.ray_task.ray_task"}
+    ]

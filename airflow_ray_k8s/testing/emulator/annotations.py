@@ -16,6 +16,11 @@ Job (RayJob, scripted mode only):
 - ``emulator.airflow-ray-k8s.io/outcome``: ``SUCCEEDED`` | ``FAILED`` | ``REJECTED`` (the head
   answers the submission with 400, so K8sJobMode ends ``SubmissionFailed``).
 - ``emulator.airflow-ray-k8s.io/duration-seconds``: seconds from submission to the job's end.
+- ``emulator.airflow-ray-k8s.io/driver-log``: what the scripted driver prints (appended to its log
+  when it ends, before the emulator's own last line): the output the real entrypoint would have,
+  e.g. the result records of :mod:`airflow_ray_k8s.results`, declared by the test like the outcome.
+- ``emulator.airflow-ray-k8s.io/driver-log-filler-lines``: that many numbered lines after it (a
+  long log, for tests that must not depend on its tail).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ PROVISION_DELAY = PREFIX + "provision-delay-seconds"
 HEAD_CRASH_AFTER = PREFIX + "head-crash-after-seconds"
 OUTCOME = PREFIX + "outcome"
 DURATION = PREFIX + "duration-seconds"
+DRIVER_LOG = PREFIX + "driver-log"
+DRIVER_LOG_FILLER = PREFIX + "driver-log-filler-lines"
 
 HEAD_FAULTS = ("ImagePullBackOff", "ErrImagePull", "Unschedulable")
 
@@ -46,6 +53,13 @@ def seconds(obj: dict[str, Any], key: str) -> float | None:
     with contextlib.suppress(ValueError):
         return max(0.0, float(raw))
     return None
+
+
+def driver_log(obj: dict[str, Any]) -> list[str]:
+    """The lines a scripted driver prints: its ``driver-log`` text, then the filler lines asked for."""
+    lines = (annotations_of(obj).get(DRIVER_LOG) or "").splitlines()
+    filler = int(seconds(obj, DRIVER_LOG_FILLER) or 0)
+    return lines + [f"filler line {i} of {filler} (a long driver log)" for i in range(1, filler + 1)]
 
 
 def head_fault(obj: dict[str, Any]) -> str | None:

@@ -253,11 +253,11 @@ class KubeRayController:
             self.queue.add(("RayJob", *job))
 
     def plan_scripted_job(self, cluster: ClusterKey, job: dict[str, Any], submission_id: str) -> None:
-        """Scripted mode: pass the RayJob's outcome / duration annotations to the fake head."""
+        """Scripted mode: pass the RayJob's outcome / duration / driver-log annotations to the fake head."""
         planner = getattr(self.runtime, "plan", None)
         if planner is not None:
-            outcome, duration = self.jobs.scripted_plan(job)
-            planner(cluster, submission_id, outcome, duration)
+            outcome, duration, driver_log = self.jobs.scripted_plan(job)
+            planner(cluster, submission_id, outcome, duration, driver_log)
 
     def record_event(
         self, obj: dict[str, Any], kind: str, etype: str, reason: str, message: str, component: str

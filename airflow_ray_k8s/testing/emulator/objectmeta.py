@@ -14,6 +14,9 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
+#: The API server's limit on all of an object's annotations (TotalAnnotationSizeLimitB, 256 KiB).
+MAX_ANNOTATIONS_BYTES = 256 * 1024
+
 # Namespaces and Services are DNS labels (they become DNS names); most others are subdomains.
 _LABEL_NAMED = frozenset({NAMESPACE, SERVICE})
 
@@ -67,6 +70,12 @@ def check_metadata(meta: dict[str, Any]) -> list[tuple[str, str]]:
         else:
             for key in annotations:
                 problems += _check_qualified_key("metadata.annotations", key)
+            # apimachinery ValidateAnnotationsSize: keys and values together, in bytes.
+            size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
+            if size > MAX_ANNOTATIONS_BYTES:
+                problems.append(
+                    ("metadata.annotations", f"Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes")
+                )
     finalizers = meta.get("finalizers")
     if finalizers is not None and (
         not isinstance(finalizers, list) or not all(isinstance(f, str) and f for f in finalizers)

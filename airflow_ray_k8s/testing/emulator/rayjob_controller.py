@@ -665,7 +665,7 @@ class RayJobController:
             subresource="status",
         )
 
-    def scripted_plan(self, job: dict[str, Any]) -> tuple[str | None, float | None]:
-        """The scripted outcome and duration a RayJob's annotations ask for."""
+    def scripted_plan(self, job: dict[str, Any]) -> tuple[str | None, float | None, list[str]]:
+        """The scripted outcome, duration and driver output a RayJob's annotations ask for."""
         outcome = ann.annotations_of(job).get(ann.OUTCOME)
-        return (outcome.upper() if outcome else None), ann.seconds(job, ann.DURATION)
+        return (outcome.upper() if outcome else None), ann.seconds(job, ann.DURATION), ann.driver_log(job)

@@ -36,6 +36,7 @@ class ScriptedJob:
     submission: JobSubmission
     outcome: str
     duration: float
+    driver_log: list[str] = field(default_factory=list)
     status: str = "PENDING"
     message: str = "Job has not started yet."
     start_time_ms: int = 0
@@ -93,11 +94,11 @@ class ScriptedHead:
                 f"Job with submission_id {job.submission_id} already exists. "
                 "Please use a different submission_id.",
             )
-        outcome, duration = self._runtime.plan_for(self.key, job.submission_id)
+        outcome, duration, driver_log = self._runtime.plan_for(self.key, job.submission_id)
         if outcome == "REJECTED":
             # What Ray answers for a submission it cannot accept (e.g. a broken runtime_env).
             raise JobAPIError(400, "Failed to submit job: runtime_env is invalid (scripted rejection)")
-        scripted = ScriptedJob(submission=job, outcome=outcome, duration=duration)
+        scripted = ScriptedJob(submission=job, outcome=outcome, duration=duration, driver_log=driver_log)
         self.jobs[job.submission_id] = scripted
         scripted.status = "RUNNING"
         scripted.message = "Job is currently running."
@@ -110,6 +111,7 @@ class ScriptedHead:
     def _finish(self, job: ScriptedJob) -> None:
         job.timer = None
         job.end_time_ms = _now_ms()
+        job.logs.extend(job.driver_log)  # what the test says the real entrypoint prints
         if job.outcome == "FAILED":
             job.status = "FAILED"
             job.message = (
@@ -181,7 +183,7 @@ class ScriptedRuntime:
         self._status: dict[ClusterKey, HeadStatus] = {}
         self._callbacks: dict[ClusterKey, Callable[[], None]] = {}
         self._timers: dict[ClusterKey, asyncio.TimerHandle] = {}
-        self._plans: dict[tuple[ClusterKey, str], tuple[str, float]] = {}
+        self._plans: dict[tuple[ClusterKey, str], tuple[str, float, list[str]]] = {}
         self.on_job_change: Callable[[ClusterKey], None] = lambda key: None
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -243,16 +245,24 @@ class ScriptedRuntime:
             head = ScriptedHead(self, key)
         return head
 
-    def plan(self, key: ClusterKey, submission_id: str, outcome: str | None, duration: float | None) -> None:
+    def plan(
+        self,
+        key: ClusterKey,
+        submission_id: str,
+        outcome: str | None,
+        duration: float | None,
+        driver_log: list[str] | None = None,
+    ) -> None:
         """Script the end of a job before it is submitted (from the RayJob's annotations)."""
         self._plans[(key, submission_id)] = (
             (outcome or self.outcome).upper(),
             self.job_duration if duration is None else duration,
+            list(driver_log or []),
         )
 
-    def plan_for(self, key: ClusterKey, submission_id: str) -> tuple[str, float]:
-        """The scripted outcome and duration of a job (defaults if none was planned)."""
-        return self._plans.get((key, submission_id), (self.outcome, self.job_duration))
+    def plan_for(self, key: ClusterKey, submission_id: str) -> tuple[str, float, list[str]]:
+        """The scripted outcome, duration and driver output of a job (defaults if none was planned)."""
+        return self._plans.get((key, submission_id), (self.outcome, self.job_duration, []))
 
     def job_changed(self, key: ClusterKey) -> None:
         """A job on ``key`` changed status: tell the controller."""

@@ -72,12 +72,18 @@ def task_instances(dr: Any) -> dict[tuple[str, int], Any]:
 
 def xcom(dr: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
     """An XCom value a task of the run pushed."""
+    values = xcom_rows(dr, task_id, key, map_index)
+    return values[0] if values else None
+
+
+def xcom_rows(dr: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> list[Any]:
+    """Every XCom row of a task instance under ``key`` (a value pushed exactly once is one row)."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     with create_session() as session:
-        row = session.execute(
+        rows = session.execute(
             select(XComModel.value).where(
                 XComModel.dag_id == dr.dag_id,
                 XComModel.run_id == dr.run_id,
@@ -85,8 +91,8 @@ def xcom(dr: Any, task_id: str, key: str = "return_value", map_index: int = -1) 
                 XComModel.key == key,
                 XComModel.map_index == map_index,
             )
-        ).first()
-    return None if row is None else XComModel.deserialize_value(row)
+        ).all()
+    return [XComModel.deserialize_value(row) for row in rows]
 
 
 def assert_nothing_left(kr: Any, *, within: float = 15.0, allow: tuple[str, ...] = ()) -> None:

@@ -55,16 +55,16 @@ def _status(obj: dict[str, Any]) -> tuple[str, str]:
     return st.get("jobDeploymentStatus", ""), st.get("jobStatus", "")
 
 
-def _first_try_killed_while_running(kr: Any, dag_id: str) -> str:
+def _first_try_killed_while_running(kr: Any, dag_id: str, module: str = "ray_lifecycle") -> str:
     """Run the DAG in a child process, SIGKILL it once the Ray job runs; return the RayJob's name.
 
     The DAG run the child created stays in the metadata DB with its task ``running``.
     """
     code = textwrap.dedent(
         f"""
-        import datetime, ray_lifecycle
+        import datetime, {module}
         day = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-        ray_lifecycle.{dag_id}.test(logical_date=day, run_after=day)
+        {module}.{dag_id}.test(logical_date=day, run_after=day)
         """
     )
     env = dict(os.environ)

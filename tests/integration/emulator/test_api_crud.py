@@ -93,6 +93,20 @@ def test_invalid_name_is_422(kube_client: Any) -> None:
     assert err.value.status == 422
 
 
+def test_annotations_over_256_kib_in_all_are_422(kube_client: Any) -> None:
+    """The API server's total annotation size limit (what the provider's kept results must fit in)."""
+    api = client.CustomObjectsApi(kube_client)
+    body = _rayjob(_name("big"))
+    body["metadata"]["annotations"] = {"a.example.com/one": "x" * 200_000, "a.example.com/two": "y" * 70_000}
+    with pytest.raises(ApiException) as err:
+        api.create_namespaced_custom_object(GROUP, VERSION, "default", "rayjobs", body)
+    assert err.value.status == 422
+    assert "must have at most 262144 bytes" in err.value.body
+    body["metadata"]["annotations"].pop("a.example.com/two")
+    api.create_namespaced_custom_object(GROUP, VERSION, "default", "rayjobs", body)
+    api.delete_namespaced_custom_object(GROUP, VERSION, "default", "rayjobs", body["metadata"]["name"])
+
+
 def test_generate_name(kube_client: Any) -> None:
     api = client.CustomObjectsApi(kube_client)
     body = _rayjob("")

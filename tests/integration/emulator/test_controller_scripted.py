@@ -5,6 +5,7 @@ deadlines, retries, suspend, finalizer, faults."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import time
 from collections.abc import Callable
@@ -165,6 +166,30 @@ def test_logs_and_status_are_served_through_the_service_proxy(kube: Kube) -> Non
     assert '"ray_version"' in kube.proxy_get(service, "api/version").replace("'", '"')
     assert "RUNNING" in kube.proxy_get(service, f"api/jobs/{status['jobId']}")
     assert "Running entrypoint" in kube.proxy_get(service, f"api/jobs/{status['jobId']}/logs")
+
+
+def test_a_scripted_driver_prints_what_its_annotations_declare(kube: Kube) -> None:
+    kube.create_job(
+        "talks",
+        job_spec(),
+        {
+            ANN + "duration-seconds": "0.2",
+            ANN + "driver-log": "first line\nsecond line",
+            ANN + "driver-log-filler-lines": "3",
+        },
+    )
+    done = wait_deployment(kube, "talks", "Complete", "Failed")
+    answer = kube.proxy_get(f"{done['rayClusterName']}-head-svc", f"api/jobs/{done['jobId']}/logs")
+    lines = json.loads(answer)["logs"].splitlines()
+    assert lines[0].startswith("Running entrypoint for job")
+    assert lines[1:] == [
+        "first line",
+        "second line",
+        "filler line 1 of 3 (a long driver log)",
+        "filler line 2 of 3 (a long driver log)",
+        "filler line 3 of 3 (a long driver log)",
+        "scripted success (emulator outcome SUCCEEDED)",
+    ]
 
 
 def test_failing_job_ends_failed_app_failed(kube: Kube) -> None:

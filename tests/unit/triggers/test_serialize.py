@@ -24,6 +24,7 @@ RAYJOB_KWARGS: dict[str, Any] = {
     "tail_lines": 30,
     "delete_on_kill": True,
     "wait_for_creation": True,
+    "collect_results": True,
 }
 
 RAYCLUSTER_KWARGS: dict[str, Any] = {
@@ -61,6 +62,7 @@ def test_rayjob_defaults_serialize_completely() -> None:
     assert set(stored) == set(RAYJOB_KWARGS)
     assert stored["delete_on_kill"] is False  # a sensor's wait never deletes what it watches
     assert stored["wait_for_creation"] is False  # an operator's own RayJob gone is an error
+    assert stored["collect_results"] is False  # only the operators read and keep published results
 
 
 def test_raycluster_trigger_rejects_a_condition_wait_without_type() -> None:
