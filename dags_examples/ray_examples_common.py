@@ -24,6 +24,9 @@ RAY_VERSION = "2.60.0"
 RAY_IMAGE = f"rayproject/ray:{RAY_VERSION}-py311"
 RAY_GPU_IMAGE = f"rayproject/ray:{RAY_VERSION}-py311-gpu"
 LEARNING_RATES = (0.01, 0.1, 0.5)
+#: Runtime env of the ``@task.ray`` examples: their functions import the shared code of
+#: ``ray_programs/`` (``pipeline.py``), which the Ray head and workers see at ``PROGRAMS_DIR``.
+PROGRAMS_ENV = {"env_vars": {"PYTHONPATH": PROGRAMS_DIR}}
 
 
 def program(command: str) -> str:

@@ -5,10 +5,12 @@ from the DAG file's module (an import at the top of the file, a constant, a help
 from an enclosing function does not exist there. :func:`function_source` names such uses before
 anything is submitted, instead of a ``NameError`` minutes later on the cluster.
 
-The task decorators (``@task.ray``, ``@setup``, ``@teardown``, ``@task.run_if`` / ``skip_if``) are
-removed as lines (blanked, so line numbers stay those of the DAG file); another decorator stays and
-is checked like any name the function uses (one the DAG file defines or imports is reported).
-Python's own ``ast`` and ``symtable`` do the work (no third-party parser).
+The function's decorators are removed as lines (blanked, so line numbers stay those of the DAG
+file). They all ran in the DAG file to make the Airflow task (``@task.ray``, a reused
+``ray_on_cluster = task.ray(...)``, ``@setup``, ``@task.run_if``...), and any other would be a name of
+the DAG file's module, which does not exist on the cluster: a function that needs a decorator on
+the cluster applies it inside its body. (Airflow's ``@task.kubernetes`` keeps unknown decorators;
+here that could only end in a ``NameError``.) Python's own ``ast`` and ``symtable`` do the work.
 """
 
 from __future__ import annotations
@@ -22,11 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-#: Decorators that configure the Airflow task, not the function: removed from the shipped source.
-TASK_DECORATORS = frozenset(
-    {"task.ray", "ray_task", "setup", "teardown", "task.run_if", "task.skip_if", "run_if", "skip_if"}
-)
-
 
 class FunctionSourceError(ValueError):
     """The function cannot be shipped to Ray as source; the message says why and what to do."""
@@ -37,7 +34,7 @@ class FunctionSource:
     """A function's shippable source.
 
     :param name: the function's name (what the source defines).
-    :param source: the dedented source, task decorators blanked out.
+    :param source: the dedented source, decorators blanked out.
     :param file: the DAG file it comes from (tracebacks on the cluster name it).
     :param line: the line of the DAG file where ``source`` starts.
     """
@@ -46,16 +43,6 @@ class FunctionSource:
     source: str
     file: str
     line: int
-
-
-def _dotted(node: ast.expr) -> str:
-    if isinstance(node, ast.Call):
-        return _dotted(node.func)
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    if isinstance(node, ast.Name):
-        return node.id
-    return ""
 
 
 def function_source(fn: Callable[..., Any]) -> FunctionSource:
@@ -90,10 +77,8 @@ def function_source(fn: Callable[..., Any]) -> FunctionSource:
         raise FunctionSourceError(f"could not find the definition of {name}() in its source")
     kept = text.splitlines()
     for decorator in node.decorator_list:
-        if _dotted(decorator) in TASK_DECORATORS:
-            end = decorator.end_lineno or decorator.lineno
-            for index in range(decorator.lineno - 1, end):
-                kept[index] = ""
+        for index in range(decorator.lineno - 1, decorator.end_lineno or decorator.lineno):
+            kept[index] = ""
     source = "\n".join(kept) + "\n"
     _check_names(fn, source)
     return FunctionSource(name=name, source=source, file=inspect.getsourcefile(fn) or "<dag>", line=first)

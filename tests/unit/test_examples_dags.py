@@ -30,6 +30,7 @@ EXPECTED = {
     "example_ray_shared_cluster",
     "example_ray_sensor",
     "example_ray_gpu_train",
+    "example_ray_taskflow_train",
 }
 
 
@@ -148,6 +149,40 @@ def test_shared_cluster_pipeline_is_setup_jobs_and_teardown(examples_on_path: No
     body = job.build_rayjob(_context(dag.dag_id, "preprocess"), "ray-jobs")
     assert body["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
     assert "rayClusterSpec" not in body["spec"]
+
+
+def test_taskflow_pipeline_ships_each_function_alone_with_its_json_arguments(examples_on_path: None) -> None:
+    from airflow_ray_k8s._taskflow.entrypoint import decode
+    from airflow_ray_k8s.decorators.ray_task import RayDecoratedOperator
+
+    module = _load("example_ray_taskflow_train")
+    dag = module.dag
+    create, delete = dag.get_task("create_cluster"), dag.get_task("delete_cluster")
+    assert create.is_setup
+    assert delete.is_teardown
+    for before, after in itertools.pairwise(["create_cluster", "prepare", "train", "evaluate"]):
+        assert before in dag.get_task(after).upstream_task_ids
+    train = dag.get_task("train")
+    assert train.operator_class is RayDecoratedOperator
+    assert train.op_kwargs_expand_input.value == {"lr": [0.01, 0.1, 0.5]}
+    context = {
+        **_context(dag.dag_id, "prepare"),
+        "ds": "2026-11-03",
+        "params": dag.params.dump(),
+    }
+    for task_id in ("prepare", "evaluate"):
+        op = dag.get_task(task_id)
+        assert op.runtime_env == {"env_vars": {"PYTHONPATH": module.PROGRAMS_ENV["env_vars"]["PYTHONPATH"]}}
+        op.op_args = [[{"lr": 0.1, "w": 2.0, "b": 0.5}]] if task_id == "evaluate" else []
+        op.cluster_name = "c-1"  # what the template renders at run time
+        # The function's own source runs alone (no name of the DAG file), its arguments are JSON.
+        op.entrypoint = op.build_entrypoint(context)
+        body = op.build_rayjob(context, "ray-jobs")
+        assert body["spec"]["clusterSelector"] == {"ray.io/cluster": "c-1"}
+        bundle = decode(body["spec"]["entrypoint"])
+        assert bundle["function"]["name"] == task_id
+        assert bundle["arguments"]["data"][1]["ds"] == "2026-11-03"
+        assert bundle["arguments"]["data"][1]["params"] == {"epochs": 100, "rows": 1000, "max_val_mse": 0.01}
 
 
 def test_gpu_training_spec_is_valid_and_asks_for_gpus_on_gpu_nodes(examples_on_path: None) -> None:

@@ -70,6 +70,14 @@ def _results(text: str, program: str) -> list[dict[str, str]]:
     return [dict(kv.split("=", 1) for kv in line.split()[1:]) for line in lines]
 
 
+def _all_succeeded(dr: Any, first_step: str) -> None:
+    """Every task of a shared-cluster pipeline succeeded: setup, the first step, three mapped
+    training jobs, the evaluation, teardown."""
+    tasks = [("create_cluster", -1), (first_step, -1), *(("train", i) for i in range(3))]
+    tasks += [("evaluate", -1), ("delete_cluster", -1)]
+    assert {k: ti.state for k, ti in task_instances(dr).items()} == dict.fromkeys(tasks, "success")
+
+
 def test_daily_train_on_an_ephemeral_cluster(
     local_kuberay: Any, examples: None, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,16 +103,7 @@ def test_shared_cluster_pipeline_with_mapped_training(
     local_kuberay: Any, examples: None, capfd: pytest.CaptureFixture[str]
 ) -> None:
     dr = _dag("example_ray_shared_cluster").test(logical_date=DAY, run_after=DAY)
-    tis = task_instances(dr)
-    assert {k: ti.state for k, ti in tis.items()} == {
-        ("create_cluster", -1): "success",
-        ("preprocess", -1): "success",
-        ("train", 0): "success",
-        ("train", 1): "success",
-        ("train", 2): "success",
-        ("evaluate", -1): "success",
-        ("delete_cluster", -1): "success",
-    }
+    _all_succeeded(dr, "preprocess")
     cluster = xcom(dr, "create_cluster", key="name")
     jobs = [xcom(dr, "train", map_index=i) for i in range(3)]
     assert {j["cluster_name"] for j in jobs} == {cluster}, "every job ran on the shared cluster"
@@ -152,4 +151,40 @@ def test_sensor_pipeline_waits_for_a_rayjob_submitted_outside_airflow(
         )
     finally:
         hook.delete(RAYJOB, name, namespace="default")
+    assert_nothing_left(local_kuberay, within=60)
+
+
+def test_taskflow_pipeline_returns_the_models_and_evaluate_picks_the_best(
+    local_kuberay: Any, examples: None
+) -> None:
+    import numpy as np
+
+    dr = _dag("example_ray_taskflow_train").test(logical_date=DAY, run_after=DAY)
+    _all_succeeded(dr, "prepare")
+    cluster = xcom(dr, "create_cluster", key="name")
+    for task_id, index in (("prepare", -1), ("train", 0), ("train", 1), ("train", 2), ("evaluate", -1)):
+        assert xcom(dr, task_id, key="rayjob", map_index=index)["cluster_name"] == cluster
+
+    # The return values, checked against the same day's data computed here.
+    from ray_programs.pipeline import BIAS, day_arrays, day_params, featurize
+
+    ids = np.arange(1000, dtype=np.int64)
+    day = featurize({"id": ids}, "2026-11-03")
+    summary = xcom(dr, "prepare")
+    assert (summary["rows"], summary["val_rows"]) == (1000, 200)
+    assert abs(summary["mean_y"] - float(np.mean(day["y"]))) < 1e-5
+    assert abs(summary["std_y"] - float(np.std(day["y"], ddof=1))) < 1e-3
+
+    models = [xcom(dr, "train", map_index=i) for i in range(3)]
+    assert [m["lr"] for m in models] == [0.01, 0.1, 0.5], "one model per mapped learning rate"
+    x, y = day_arrays("2026-11-03", 1000, validation=True)
+    scores = {str(m["lr"]): float(np.mean((m["w"] * x + m["b"] - y) ** 2)) for m in models}
+    best = xcom(dr, "evaluate")
+    assert best["candidates"] == pytest.approx(scores, rel=1e-9)
+    assert best["best_lr"] == float(min(scores, key=scores.__getitem__))
+    assert best["best_lr"] != 0.01, "0.01 is far from converged after 100 epochs"
+    _, slope = day_params("2026-11-03")
+    assert abs(best["w"] - slope) < 0.05
+    assert abs(best["b"] - BIAS) < 0.05
+    assert best["val_mse"] < 0.01
     assert_nothing_left(local_kuberay, within=60)

@@ -32,6 +32,14 @@ def nested_failure(n: int) -> int:
     return deeper(n)
 
 
+on_shared = task.ray(cluster_name="shared", deferrable=True)  # a decorator under another name
+
+
+@on_shared
+def reused(x: int) -> int:
+    return x + 1
+
+
 def uses_module_names(x: int) -> str:
     return json.dumps({"x": x * SCALE})
 

@@ -27,6 +27,12 @@ def test_task_decorators_are_blanked_and_lines_keep_their_numbers() -> None:
     compile(shipped.source, shipped.file, "exec")
 
 
+def test_a_reused_decorator_is_removed_too() -> None:
+    shipped = function_source(f.reused.function)
+    assert "on_shared" not in shipped.source
+    assert shipped.source.strip().startswith("def reused(")
+
+
 def test_a_self_contained_function_passes_with_its_annotations_and_recursion() -> None:
     assert function_source(f.add.function).source.lstrip().startswith("def add(")
     function_source(f.recursive)  # calls itself by name: defined by the shipped source
