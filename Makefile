@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_CACHE_DIR ?= $(CURDIR)/$(TOOLS)/uv-cache
 
-.PHONY: env demo test lint typecheck pytest bench clean real-kuberay kuberay-crds
+.PHONY: env demo test lint typecheck pytest bench clean real-kuberay kuberay-crds conformance
 
 # The local KubeRay needs kmock, which needs Python 3.11+: say so before anything is installed.
 $(UV):
@@ -35,11 +35,19 @@ typecheck: env
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test; make treats any non-zero exit as failure, so an empty
-# run can never pass as green.
-pytest: env
-	$(BIN)/pytest
+# run can never pass as green. The real-control-plane tier (tests marked realkube) is part of it:
+# REALKUBE_REQUIRED=1 turns "not built" into a failure instead of a skip.
+pytest: env real-kuberay
+	REALKUBE_REQUIRED=1 $(BIN)/pytest --realkube
 
 test: lint typecheck pytest
+
+# The real-control-plane tier alone: the provider's DAG tests on the real kube-apiserver, etcd and
+# KubeRay operator, and the differential suite of the local KubeRay against them. Its observations
+# go to .tools/realkube/conformance.json.
+conformance: env real-kuberay
+	REALKUBE_REQUIRED=1 CONFORMANCE_REPORT=$(CURDIR)/$(REALKUBE)/conformance.json \
+		$(BIN)/pytest --realkube -m realkube tests/conformance tests/integration/airflow tests/real_cluster
 
 bench: env
 	$(BIN)/python bench/import_time.py
@@ -60,8 +68,30 @@ $(REALKUBE)/crds/.done: tools/realkube/kuberay/go.mod tools/realkube/kuberay/go.
 	cd tools/realkube/kuberay && $(GO_ENV) $(GO) mod download github.com/ray-project/kuberay/ray-operator
 	mkdir -p $(REALKUBE)/crds
 	cp $(KUBERAY_MODULE_DIR)/config/crd/bases/*.yaml $(REALKUBE)/crds/
+	cp $(KUBERAY_MODULE_DIR)/config/rbac/role.yaml $(REALKUBE)/crds/operator-clusterrole.yaml
 	chmod u+w $(REALKUBE)/crds/*.yaml
 	touch $@
+
+# The three binaries, each a file target: a second `make real-kuberay` finds them newer than their
+# go.mod/go.sum and does nothing.
+RK_BIN := $(REALKUBE)/bin
+real-kuberay: $(RK_BIN)/kube-apiserver $(RK_BIN)/kube-controller-manager $(RK_BIN)/etcd \
+	$(RK_BIN)/kuberay-operator $(REALKUBE)/crds/.done
+
+# One `go build` for both Kubernetes binaries: they share most of their packages and the build cache.
+$(RK_BIN)/kube-apiserver $(RK_BIN)/kube-controller-manager &: tools/realkube/kubernetes/go.mod tools/realkube/kubernetes/go.sum
+	mkdir -p $(RK_BIN)
+	cd tools/realkube/kubernetes && $(GO_ENV) $(GO_BUILD) -o $(CURDIR)/$(RK_BIN)/ \
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+	touch $(RK_BIN)/kube-apiserver $(RK_BIN)/kube-controller-manager
+
+$(RK_BIN)/etcd: tools/realkube/etcd/go.mod tools/realkube/etcd/go.sum
+	mkdir -p $(RK_BIN)
+	cd tools/realkube/etcd && $(GO_ENV) $(GO_BUILD) -o $(CURDIR)/$@ go.etcd.io/etcd/server/v3
+
+$(RK_BIN)/kuberay-operator: tools/realkube/kuberay/go.mod tools/realkube/kuberay/go.sum
+	mkdir -p $(RK_BIN)
+	cd tools/realkube/kuberay && $(GO_ENV) $(GO_BUILD) -o $(CURDIR)/$@ github.com/ray-project/kuberay/ray-operator
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .airflow .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the tests marked real_cluster (they create RayClusters and RayJobs there)",
     )
     group.addoption(
+        "--realkube",
+        action="store_true",
+        default=False,
+        help="run the real_cluster tests against the real control plane built by `make real-kuberay` "
+        "(the real_kuberay fixture); their end-to-end DAG runs are left to the realkube backend of "
+        "tests/integration/airflow",
+    )
+    group.addoption(
         "--real-cluster-kubeconfig",
         default=os.environ.get("REAL_CLUSTER_KUBECONFIG") or os.environ.get("KUBECONFIG"),
         help="kubeconfig of that cluster (default: $REAL_CLUSTER_KUBECONFIG, $KUBECONFIG, ~/.kube/config)",
@@ -49,10 +57,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the real_cluster tests unless ``--real-cluster`` is given (no cluster runs in CI)."""
+    """Skip the real_cluster tests unless ``--real-cluster`` (a cluster of yours) or ``--realkube``
+    (the real control plane built here) is given."""
     if config.getoption("--real-cluster"):
         return
-    skip = pytest.mark.skip(reason="needs a Kubernetes cluster with KubeRay: pass --real-cluster")
+    if config.getoption("--realkube"):
+        dup = pytest.mark.skip(
+            reason="with --realkube, tests/integration/airflow runs these DAGs on the real backend"
+        )
+        for item in items:
+            if "real_cluster" in item.keywords:
+                item.add_marker(pytest.mark.realkube)
+                if "end_to_end" in item.name:
+                    item.add_marker(dup)
+        return
+    skip = pytest.mark.skip(
+        reason="needs a Kubernetes cluster with KubeRay: pass --real-cluster or --realkube"
+    )
     for item in items:
         if "real_cluster" in item.keywords:
             item.add_marker(skip)

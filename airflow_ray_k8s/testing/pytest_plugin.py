@@ -9,6 +9,9 @@ Fixtures:
 - ``local_kuberay_scripted``: a local Kubernetes API + KubeRay controller with no Ray processes;
   clusters are ready after a moment and jobs succeed (or fail, per annotation) after a scripted delay.
 - ``local_kuberay``: the same with real Ray heads (``ray start --head`` per RayCluster).
+- ``real_kuberay``: (session-scoped) the real kube-apiserver, etcd, kube-controller-manager and
+  KubeRay operator built by ``make real-kuberay``, with a node agent running the pods' Ray heads;
+  skipped where they are not built, unless ``REALKUBE_REQUIRED=1`` (then it fails).
 
 Both yield a started ``LocalKubeRay`` with ``AIRFLOW_CONN_KUBERAY_DEFAULT`` set for the test, and
 fail the test at teardown if a Ray process started by it survived. Controller options come from
@@ -75,6 +78,34 @@ def _local_kuberay(mode: str, request: pytest.FixtureRequest, tmp_path: Path) ->
         kr.stop()
     survivors = surviving_ray_groups(workdir)
     assert not survivors, f"Ray process groups started by local_kuberay survived its shutdown: {survivors}"
+
+
+REALKUBE_REQUIRED_ENV = "REALKUBE_REQUIRED"
+
+
+@pytest.fixture(scope="session")
+def real_kuberay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A started ``RealKubeRay`` shared by the session (starting one takes ~15 s); tests use their
+    own object names. Fails at teardown if a process of a pod it ran survived."""
+    from airflow_ray_k8s.testing.realkube.controlplane import RealKubeRay, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        if os.environ.get(REALKUBE_REQUIRED_ENV) == "1":
+            pytest.fail(f"{REALKUBE_REQUIRED_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    workdir = tmp_path_factory.mktemp("realkube")
+    # Ray 2.60's head drains for up to 30 s on SIGTERM (then the kubelet's 30 s grace kills it):
+    # a real cluster's pods take that long to go. The tests' clusters have nothing to drain, so
+    # their "image" turns it off, as a user's image may; the conformance suite measures the default.
+    kr = RealKubeRay(workdir, max_pods=4, image_env={"RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"})
+    kr.start()
+    try:
+        yield kr
+    finally:
+        kr.stop()
+    survivors = surviving_ray_groups(workdir)
+    assert not survivors, f"process groups of pods run by real_kuberay survived its shutdown: {survivors}"
 
 
 @pytest.fixture

@@ -53,18 +53,25 @@ class RealCluster:
 
 
 @pytest.fixture(scope="session")
-def real_cluster(pytestconfig: pytest.Config) -> Iterator[RealCluster]:
-    """The cluster of ``--real-cluster-*``, with ``kuberay_default`` pointing at it for the session."""
-    path = pytestconfig.getoption("--real-cluster-kubeconfig") or "~/.kube/config"
-    kubeconfig = Path(path).expanduser()
-    if not kubeconfig.is_file():
-        pytest.fail(f"--real-cluster-kubeconfig: no kubeconfig at {kubeconfig}")
-    cluster = RealCluster(
-        kubeconfig=kubeconfig,
-        context=pytestconfig.getoption("--real-cluster-context"),
-        namespace=pytestconfig.getoption("--real-cluster-namespace"),
-        image=pytestconfig.getoption("--real-cluster-image"),
-    )
+def real_cluster(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Iterator[RealCluster]:
+    """The cluster of ``--real-cluster-*`` (or, with ``--realkube``, the real control plane built
+    here), with ``kuberay_default`` pointing at it for the session."""
+    if pytestconfig.getoption("--realkube") and not pytestconfig.getoption("--real-cluster"):
+        kr = request.getfixturevalue("real_kuberay")
+        cluster = RealCluster(
+            kubeconfig=kr.kubeconfig_path, context=None, namespace=kr.jobs_namespace, image=None
+        )
+    else:
+        path = pytestconfig.getoption("--real-cluster-kubeconfig") or "~/.kube/config"
+        kubeconfig = Path(path).expanduser()
+        if not kubeconfig.is_file():
+            pytest.fail(f"--real-cluster-kubeconfig: no kubeconfig at {kubeconfig}")
+        cluster = RealCluster(
+            kubeconfig=kubeconfig,
+            context=pytestconfig.getoption("--real-cluster-context"),
+            namespace=pytestconfig.getoption("--real-cluster-namespace"),
+            image=pytestconfig.getoption("--real-cluster-image"),
+        )
     saved = os.environ.get("AIRFLOW_CONN_KUBERAY_DEFAULT")
     os.environ["AIRFLOW_CONN_KUBERAY_DEFAULT"] = cluster.connection()
     try:

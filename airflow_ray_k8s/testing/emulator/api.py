@@ -34,7 +34,12 @@ from airflow_ray_k8s.testing.emulator import errors
 from airflow_ray_k8s.testing.emulator.errors import ApiError
 from airflow_ray_k8s.testing.emulator.faults import DROP, Faults, LoggedRequest, RequestLog
 from airflow_ray_k8s.testing.emulator.patching import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
-from airflow_ray_k8s.testing.emulator.registry import SELF_SUBJECT_ACCESS_REVIEW, ServedResource
+from airflow_ray_k8s.testing.emulator.registry import (
+    KUBERAY_RESOURCES,
+    SELF_SUBJECT_ACCESS_REVIEW,
+    ServedResource,
+)
+from airflow_ray_k8s.testing.emulator.schema import FIELD_VALIDATION, WARNINGS
 from airflow_ray_k8s.testing.emulator.selectors import FieldSelector, LabelSelector, SelectorError
 from airflow_ray_k8s.testing.emulator.service_proxy import ServiceProxies, parse_service_ref
 from airflow_ray_k8s.testing.emulator.store import ObjectStore
@@ -162,7 +167,7 @@ class KubeApi(KubernetesScaffold):  # type: ignore[misc]
                 # kmock keeps every request it served; discovery is all it serves here, keep it short.
                 del self._requests[:-100]
                 return response
-            return await self._serve(raw, target, watch)
+            return await self._serve_checked(raw, target, watch)
         except ApiError as exc:
             return _error_response(exc)
         except Exception:
@@ -293,6 +298,22 @@ class KubeApi(KubernetesScaffold):  # type: ignore[misc]
         except ValueError:
             raise errors.bad_request("the request body is not valid JSON") from None
 
+    async def _serve_checked(self, raw: web.BaseRequest, target: Target, watch: bool) -> web.StreamResponse:
+        # The request's field validation mode (the API server's default is Warn) and the warnings
+        # its writes collect, sent back as `Warning` headers as kube-apiserver does.
+        warnings: list[str] = []
+        mode = FIELD_VALIDATION.set(raw.query.get("fieldValidation") or "Warn")
+        collected = WARNINGS.set(warnings)
+        try:
+            response = await self._serve(raw, target, watch)
+        finally:
+            FIELD_VALIDATION.reset(mode)
+            WARNINGS.reset(collected)
+        if warnings and not response.prepared:
+            for text in warnings:
+                response.headers.add("Warning", '299 - "' + text.replace('"', '\\"') + '"')
+        return response
+
     async def _serve(self, raw: web.BaseRequest, target: Target, watch: bool) -> web.StreamResponse:
         served = target.served
         if served is None:
@@ -349,6 +370,9 @@ class KubeApi(KubernetesScaffold):  # type: ignore[misc]
             content_type = raw.headers.get("Content-Type", MERGE_PATCH).split(";")[0].strip()
             if content_type not in (MERGE_PATCH, STRATEGIC_MERGE_PATCH, JSON_PATCH):
                 raise errors.unsupported_patch()
+            if content_type == STRATEGIC_MERGE_PATCH and served in KUBERAY_RESOURCES:
+                # Custom resources have no patch strategy: kube-apiserver refuses the type.
+                raise errors.unsupported_patch(custom_resource=True)
             body = await self._body(raw)
             patched = self.store.patch(
                 res, namespace, name, body, sub, patch_type=content_type, dry_run=dry_run
@@ -368,6 +392,23 @@ class KubeApi(KubernetesScaffold):  # type: ignore[misc]
             )
             if deleted is None:
                 raise errors.not_found(res, name)
+            if served in KUBERAY_RESOURCES and not dry_run and self.store.get(res, namespace, name) is None:
+                # A custom resource deleted at once: kube-apiserver answers a Success Status, not
+                # the object (which it still returns while finalizers keep it).
+                return _json_response(
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Success",
+                        "details": {
+                            "name": name,
+                            "group": res.group,
+                            "kind": res.plural,
+                            "uid": deleted["metadata"].get("uid"),
+                        },
+                    }
+                )
             return _json_response(deleted)
         raise ApiError(405, "the server does not allow this method on the requested resource")
 

@@ -8,6 +8,8 @@ small stub with the same names, scope, served versions and status subresource is
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import yaml
 
 from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB, Resource
+from airflow_ray_k8s.testing.emulator.schema import StructuralSchema, version_schema
 
 CRDS_DIR_ENV = "KUBERAY_CRDS_DIR"
 
@@ -81,16 +84,32 @@ def _established(crd: dict[str, Any]) -> dict[str, Any]:
     return crd
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed(path: Path) -> dict[str, Any]:
+    # Parsed once per process (about a second for the real manifests); callers get copies.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with path.open("rb") as handle:
+        return dict(yaml.load(handle, Loader=loader))  # noqa: S506 - a safe loader (C or Python)
+
+
+def _crd(res: Resource, crd_dir: Path | None) -> dict[str, Any]:
+    path = crd_dir / f"{res.group}_{res.plural}.yaml" if crd_dir else None
+    if path is not None and path.is_file():
+        return copy.deepcopy(_parsed(path))
+    return _stub(res, [])
+
+
 def load_kuberay_crds(crd_dir: Path | None) -> list[dict[str, Any]]:
     """The RayCluster and RayJob CRDs, from ``crd_dir`` when it holds them, else stubs."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    crds: list[dict[str, Any]] = []
+    return [_established(_crd(res, crd_dir)) for res in (RAYCLUSTER, RAYJOB)]
+
+
+@functools.lru_cache(maxsize=8)
+def kuberay_schemas(crd_dir: Path | None) -> dict[Resource, StructuralSchema]:
+    """The structural schemas of the served RayCluster and RayJob versions (shared, read-only)."""
+    schemas = {}
     for res in (RAYCLUSTER, RAYJOB):
-        path = crd_dir / f"{res.group}_{res.plural}.yaml" if crd_dir else None
-        if path is not None and path.is_file():
-            with path.open("rb") as handle:
-                crd = yaml.load(handle, Loader=loader)  # noqa: S506 - a safe loader (C or Python)
-        else:
-            crd = _stub(res, [])
-        crds.append(_established(crd))
-    return crds
+        schema = version_schema(_crd(res, crd_dir), res.version)
+        if schema is not None:
+            schemas[res] = StructuralSchema(res.kind, schema)
+    return schemas

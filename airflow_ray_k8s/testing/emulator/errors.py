@@ -107,7 +107,9 @@ def conflict(res: Resource, name: str, why: str) -> ApiError:
 def invalid(res: Resource, name: str | None, causes: list[tuple[str, str]]) -> ApiError:
     """422 Invalid with one ``(field, message)`` cause per problem."""
     text = "; ".join(f"{field}: {msg}" for field, msg in causes)
-    details = _details(res, name)
+    # Unlike NotFound/AlreadyExists (which name the resource), Invalid names the kind: the real API
+    # server builds it from the object's GroupKind.
+    details = {**_details(res, name), "kind": res.kind}
     details["causes"] = [{"field": f, "message": m, "reason": "FieldValueInvalid"} for f, m in causes]
     kind = res.kind
     return ApiError(422, f'{kind} "{name or ""}" is invalid: {text}', details=details)
@@ -128,10 +130,12 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, message)
 
 
-def unsupported_patch() -> ApiError:
-    """415 for a PATCH body type the API does not apply (server-side apply, CBOR)."""
+def unsupported_patch(custom_resource: bool = False) -> ApiError:
+    """415 for a PATCH body type the API does not apply (server-side apply, CBOR; strategic merge
+    on a custom resource)."""
+    accepted = "application/json-patch+json, application/merge-patch+json"
+    if not custom_resource:
+        accepted += ", application/strategic-merge-patch+json"
     return ApiError(
-        415,
-        "the body of the request was in an unknown format - accepted media types include: "
-        "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
+        415, f"the body of the request was in an unknown format - accepted media types include: {accepted}"
     )

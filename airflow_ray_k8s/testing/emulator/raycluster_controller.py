@@ -17,9 +17,11 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow_ray_k8s.resources import POD, RAYCLUSTER, SERVICE
+from airflow_ray_k8s.specs.quantity import format_bytes, parse_quantity
 from airflow_ray_k8s.testing.emulator import annotations as ann
 from airflow_ray_k8s.testing.emulator import manifests as m
 from airflow_ray_k8s.testing.emulator.runtime import CapacityError, ClusterKey, HeadState
@@ -51,6 +53,42 @@ def _worker_counts(spec: dict[str, Any]) -> dict[str, int]:
         minimum += int(group.get("minReplicas") or 0) * hosts
         maximum += int(group.get("maxReplicas") or 0) * hosts
     return {"desired": desired, "min": minimum, "max": maximum}
+
+
+def _pod_resources(template: dict[str, Any]) -> dict[str, Decimal]:
+    # KubeRay's CalculatePodResource: each container's requests, its limits where no request.
+    total: dict[str, Decimal] = {}
+    for container in (template.get("spec") or {}).get("containers") or []:
+        resources = container.get("resources") or {}
+        merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+        for name, value in merged.items():
+            total[name] = total.get(name, Decimal(0)) + parse_quantity(value)
+    return total
+
+
+def _cpu(amount: Decimal) -> str:
+    return str(int(amount)) if amount == amount.to_integral_value() else f"{int(amount * 1000)}m"
+
+
+def desired_resources(spec: dict[str, Any]) -> dict[str, str]:
+    """``status.desiredCPU/Memory/GPU/TPU`` as KubeRay sums them: the head and every replica of the
+    worker groups that are not suspended, times their hosts."""
+    total = _pod_resources((spec.get("headGroupSpec") or {}).get("template") or {})
+    for group in spec.get("workerGroupSpecs") or []:
+        if group.get("suspend"):
+            continue
+        copies = int(group.get("replicas", group.get("minReplicas", 0)) or 0) * int(
+            group.get("numOfHosts") or 1
+        )
+        for name, value in _pod_resources(group.get("template") or {}).items():
+            total[name] = total.get(name, Decimal(0)) + value * copies
+    gpus = sum((v for k, v in total.items() if k.endswith("/gpu")), Decimal(0))
+    return {
+        "desiredCPU": _cpu(total.get("cpu", Decimal(0))),
+        "desiredMemory": format_bytes(total.get("memory", Decimal(0))),
+        "desiredGPU": _cpu(gpus),
+        "desiredTPU": _cpu(total.get("google.com/tpu", Decimal(0))),
+    }
 
 
 class RayClusterController:
@@ -154,13 +192,14 @@ class RayClusterController:
             c.get("type") == "RayClusterSuspended" and c.get("status") == "True"
             for c in status.get("conditions") or []
         ):
-            self._conditions(
-                status,
-                m.condition(
-                    "RayClusterSuspended", False, "RayClusterSuspended", "", status.get("conditions")
-                ),
-            )
             status.pop("state", None)
+        # As KubeRay (status conditions gate on) writes on every pass of a cluster not suspended:
+        # both suspend conditions, False.
+        self._conditions(
+            status,
+            m.condition("RayClusterSuspended", False, "RayClusterSuspended", "", status.get("conditions")),
+            m.condition("RayClusterSuspending", False, "RayClusterSuspending", "", status.get("conditions")),
+        )
 
         service = self.ctl.store.get(SERVICE, key[0], f"{key[1]}-head-svc")
         if service is None:
@@ -208,7 +247,7 @@ class RayClusterController:
                     status.get("conditions"),
                 ),
             )
-            status.update(self._counts(workers, ready=False))
+            self._apply_counts(status, rc, workers, ready=False)
             self._write_status(rc, status)
             return None
 
@@ -226,7 +265,7 @@ class RayClusterController:
                     status.get("conditions"),
                 ),
             )
-            status.update(self._counts(workers, ready=False))
+            self._apply_counts(status, rc, workers, ready=False)
             self._write_status(rc, status)
             return created + delay - time.time()
 
@@ -247,7 +286,7 @@ class RayClusterController:
                     status.get("conditions"),
                 ),
             )
-            status.update(self._counts(workers, ready=False))
+            self._apply_counts(status, rc, workers, ready=False)
         elif head.state is HeadState.READY:
             self._ready(key, rc, pod, status, workers)
             requeue = self._maybe_schedule_crash(key, rc)
@@ -263,7 +302,7 @@ class RayClusterController:
                     status.get("conditions"),
                 ),
             )
-            status.update(self._counts(workers, ready=False))
+            self._apply_counts(status, rc, workers, ready=False)
         elif head.state is HeadState.CRASHED:
             self.ctl.proxies.unregister(key[0], f"{key[1]}-head-svc")
             self._set_pod_status(pod, m.crashed_pod_status(pod, head.message))
@@ -289,6 +328,18 @@ class RayClusterController:
             "readyWorkerReplicas": workers["desired"] if ready else 0,
             "availableWorkerReplicas": workers["desired"] if ready else 0,
         }
+
+    def _apply_counts(
+        self, status: dict[str, Any], rc: dict[str, Any], workers: dict[str, int], ready: bool
+    ) -> None:
+        # KubeRay's replica counts are `int32 ... omitempty`: a zero is absent, not 0. Its desired
+        # resources are Quantities (no omitempty), always present.
+        for key, value in self._counts(workers, ready).items():
+            if value:
+                status[key] = value
+            else:
+                status.pop(key, None)
+        status.update(desired_resources(rc.get("spec") or {}))
 
     def _start(
         self,
@@ -375,7 +426,7 @@ class RayClusterController:
             "serviceName": service_name,
         }
         status["endpoints"] = {name: str(port) for name, port in ports.items()}
-        status.update(self._counts(workers, ready=True))
+        self._apply_counts(status, rc, workers, ready=True)
         status.pop("reason", None)
 
     def _maybe_schedule_crash(self, key: ClusterKey, rc: dict[str, Any]) -> float | None:
@@ -438,7 +489,8 @@ class RayClusterController:
         )
         status["state"] = "suspended"
         status.pop("head", None)
-        status.update({"readyWorkerReplicas": 0, "availableWorkerReplicas": 0})
+        status.pop("readyWorkerReplicas", None)  # zero: omitted, as KubeRay's omitempty does
+        status.pop("availableWorkerReplicas", None)
         self._write_status(rc, status)
         return None
 

@@ -91,6 +91,15 @@ class RayJobController:
             new.update(
                 {"jobDeploymentStatus": "ValidationFailed", "reason": "ValidationFailed", "message": message}
             )
+            # What the real operator's status carries then (seen against it, tests/conformance):
+            # the retry counters at zero and its two status structs, empty (Go structs, no omitempty).
+            for field, empty in (
+                ("failed", 0),
+                ("succeeded", 0),
+                ("rayClusterStatus", {}),
+                ("rayJobInfo", {}),
+            ):
+                new.setdefault(field, empty)
             self.ctl.record_event(
                 job, "RayJob", "Warning", "InvalidRayJobSpec", f"{key[0]}/{key[1]}: {message}", COMPONENT
             )

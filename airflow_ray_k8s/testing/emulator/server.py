@@ -37,7 +37,7 @@ from aiohttp import web
 
 from airflow_ray_k8s.resources import NAMESPACE, Resource
 from airflow_ray_k8s.testing.emulator.api import KubeApi
-from airflow_ray_k8s.testing.emulator.crds import default_crd_dir, load_kuberay_crds
+from airflow_ray_k8s.testing.emulator.crds import default_crd_dir, kuberay_schemas, load_kuberay_crds
 from airflow_ray_k8s.testing.emulator.faults import Faults, RequestLog
 from airflow_ray_k8s.testing.emulator.kubeconfig import airflow_conn_env, write_kubeconfig
 from airflow_ray_k8s.testing.emulator.registry import CORE_RESOURCES, KUBERAY_RESOURCES, ResourceRegistry
@@ -107,6 +107,8 @@ class LocalKubeRay:
         self.store = ObjectStore(
             self.registry, history_size=history_size, watch_queue_limit=watch_queue_limit
         )
+        if install_crds:
+            self.store.schemas = dict(kuberay_schemas(self._crd_dir))
         self.faults = Faults()
         self.requests = RequestLog()
         self.proxies = ServiceProxies()

@@ -39,6 +39,7 @@ from airflow_ray_k8s.testing.emulator.patching import (
     merge_patch,
 )
 from airflow_ray_k8s.testing.emulator.registry import ResourceRegistry, ServedResource
+from airflow_ray_k8s.testing.emulator.schema import FIELD_VALIDATION, WARNINGS, StructuralSchema
 from airflow_ray_k8s.testing.emulator.selectors import FieldSelector, LabelSelector
 from airflow_ray_k8s.testing.emulator.watchers import (
     ADDED,
@@ -131,6 +132,8 @@ class ObjectStore:
         self._by_uid: dict[str, tuple[Resource, str, str]] = {}
         self._dependents: dict[str, set[tuple[Resource, str, str]]] = defaultdict(set)
         self._defaults = Defaulter()
+        #: Structural schemas of custom resources (pruning, defaults, OpenAPI validation on writes).
+        self.schemas: dict[Resource, StructuralSchema] = {}
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -430,6 +433,7 @@ class ObjectStore:
             raise errors.already_exists(res, name)
         if not keep_status and served.has_status:
             new.pop("status", None)
+        self._admit(res, new, name)
         self._defaults.apply(res, new)
         for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
             meta.pop(field, None)
@@ -444,6 +448,23 @@ class ObjectStore:
         self._index_owners(res, new, None)
         self._emit(ADDED, res, new)
         return _copy(new)
+
+    def _admit(self, res: Resource, new: Obj, name: str) -> None:
+        # A custom resource's structural schema, as the API server applies it to a write.
+        schema = self.schemas.get(res)
+        if schema is None:
+            return
+        unknown, causes = schema.admit(new)
+        mode = FIELD_VALIDATION.get()
+        if unknown and mode == "Strict":
+            raise errors.bad_request(
+                "strict decoding error: " + ", ".join(f'unknown field "{path}"' for path in unknown)
+            )
+        warnings = WARNINGS.get()
+        if unknown and mode == "Warn" and warnings is not None:
+            warnings.extend(f'unknown field "{path}"' for path in unknown)
+        if causes:
+            raise errors.invalid(res, name, causes)
 
     def _generate_name(self, res: Resource, namespace: str, prefix: str) -> str:
         alphabet = string.ascii_lowercase + string.digits
@@ -587,6 +608,7 @@ class ObjectStore:
                             )
                         ],
                     )
+            self._admit(res, new, name)
             if _spec_part(new) != _spec_part(old):
                 meta["generation"] = int(old_meta.get("generation", 1)) + 1
             new["metadata"] = meta

@@ -35,13 +35,40 @@ def airflow_db() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(
-    params=[pytest.param("scripted"), pytest.param("ray", marks=pytest.mark.ray)],
-)
-def kuberay(request: pytest.FixtureRequest) -> Any:
-    """The local KubeRay in no-Ray (scripted) mode, then with real Ray heads: one test, both modes."""
-    fixture = "local_kuberay_scripted" if request.param == "scripted" else "local_kuberay"
-    return request.getfixturevalue(fixture)
+BACKENDS = {
+    "scripted": pytest.param("scripted"),
+    "ray": pytest.param("ray", marks=pytest.mark.ray),
+    # The real kube-apiserver, etcd and KubeRay operator (``make real-kuberay``), whose node agent
+    # runs the pods' Ray processes for real.
+    "real": pytest.param("real", marks=[pytest.mark.ray, pytest.mark.realkube]),
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``kuberay`` runs a test on each backend: scripted and ray by default; a test marked
+    ``@pytest.mark.backends("ray", "real")`` names its own (``real`` only for the DAG tests that
+    prove the provider against the real control plane: each costs a real cluster start)."""
+    if "kuberay" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    names = marker.args if marker is not None else ("scripted", "ray")
+    metafunc.parametrize("kuberay", [BACKENDS[name] for name in names], indirect=True)
+
+
+@pytest.fixture
+def kuberay(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The backend of this test's parameter: the local KubeRay (scripted, or with real Ray heads),
+    or the real control plane, with ``kuberay_default`` pointing at it."""
+    if request.param == "real":
+        kr = request.getfixturevalue("real_kuberay")
+        kr.requests.clear()  # the session's control plane: count this test's requests only
+        for key, value in kr.airflow_conn_env().items():
+            monkeypatch.setenv(key, value)
+        yield kr
+        return
+    yield request.getfixturevalue(
+        "local_kuberay_scripted" if request.param == "scripted" else "local_kuberay"
+    )
 
 
 def dags_module() -> Any:
@@ -112,7 +139,7 @@ def assert_nothing_left(kr: Any, *, within: float = 15.0, allow: tuple[str, ...]
             break
         time.sleep(0.5)
     assert not left, f"objects left behind: {left}"
-    if getattr(kr, "mode", "") == "ray":
+    if getattr(kr, "mode", "") in ("ray", "real"):
         # No cluster left, so no Ray head may run: wait for the heads of deleted clusters to exit
         # (SIGTERM to a head takes 2-5 s, more on a busy machine).
         from airflow_ray_k8s.testing.pytest_plugin import surviving_ray_groups

@@ -26,6 +26,7 @@ def test_a_spec_kuberay_would_reject_fails_once_without_submitting(kuberay: Any)
     assert_nothing_left(kuberay, within=0)
 
 
+@pytest.mark.backends("scripted", "ray", "real")
 def test_a_validation_failed_rayjob_fails_the_sensor_without_retry(kuberay: Any) -> None:
     from airflow_ray_k8s.hooks.kuberay import KubeRayHook
     from airflow_ray_k8s.resources import RAYJOB
@@ -73,18 +74,19 @@ def test_validation_failed_from_kuberay_fails_once_naming_the_rule(kuberay: Any)
     assert_nothing_left(kuberay, within=5)
 
 
-@pytest.mark.ray
-def test_a_cluster_that_never_starts_fails_naming_pod_reasons_and_leaves_nothing(local_kuberay: Any) -> None:
+@pytest.mark.backends("ray", "real")
+def test_a_cluster_that_never_starts_fails_naming_pod_reasons_and_leaves_nothing(kuberay: Any) -> None:
     dags = dags_module()
     dags.FAILURES.clear()
-    dr = run(dags.ray_stall)
+    # The local KubeRay scripts the pull failure; the real node agent cannot pull a private image.
+    dr = run(dags.ray_stall_unpullable if kuberay.mode == "real" else dags.ray_stall)
     ti = task_instances(dr)[("stall", -1)]
     assert ti.state == "failed"
     message = "\n".join(dags.FAILURES)
     assert "did not become ready within 4 s" in message
     assert "ImagePullBackOff" in message, message
     # The job never ran: the task deleted the RayJob and its cluster (KubeRay's TTL would not).
-    assert_nothing_left(local_kuberay, within=5)
+    assert_nothing_left(kuberay, within=5)
 
 
 def test_a_job_failed_before_it_ran_leaves_no_cluster_even_when_kept(

@@ -14,6 +14,7 @@ from tests.integration.airflow.conftest import assert_nothing_left, dags_module,
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.timeout(600)]
 
 
+@pytest.mark.backends("scripted", "ray", "real")
 def test_setup_teardown_cluster_with_mapped_jobs_and_a_failing_task_leaves_nothing(kuberay: Any) -> None:
     dags = dags_module()
     dr = run(dags.ray_shared_cluster)

@@ -13,6 +13,7 @@ from tests.integration.airflow.conftest import assert_nothing_left, dags_module,
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.timeout(600)]
 
 
+@pytest.mark.backends("scripted", "ray", "real")
 def test_ephemeral_cluster_success_not_deferrable_then_deferrable(
     kuberay: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -39,7 +40,7 @@ def test_ephemeral_cluster_success_not_deferrable_then_deferrable(
     captured = capfd.readouterr()
     text = captured.out + captured.err
     # The driver log reached the task log (from the worker, then from the trigger).
-    if kuberay.mode == "ray":
+    if kuberay.mode != "scripted":
         assert "ds=2026-01-01" in text  # {{ ds }} rendered into the runtime env
         assert text.count("driver-done") >= 2
     else:
@@ -48,6 +49,7 @@ def test_ephemeral_cluster_success_not_deferrable_then_deferrable(
     assert_nothing_left(kuberay, within=5)
 
 
+@pytest.mark.backends("scripted", "ray", "real")
 def test_failure_says_why_with_the_driver_log_tail(kuberay: Any) -> None:
     dags = dags_module()
     dags.FAILURES.clear()
@@ -57,7 +59,7 @@ def test_failure_says_why_with_the_driver_log_tail(kuberay: Any) -> None:
     assert "jobDeploymentStatus=Failed" in message
     assert "jobStatus=FAILED" in message
     assert "lines of the driver log" in message
-    if kuberay.mode == "ray":
+    if kuberay.mode != "scripted":
         assert "reason=AppFailed" in message
         assert "before-the-crash" in message
         assert "exit-marker-42" in message

@@ -109,9 +109,8 @@ def _scheduler_sees_the_worker_dead(dr_dag_id: str, task_id: str) -> Any:
 
 # The worker-death cases start a second Airflow process (~40 s on a busy machine): real Ray only, as
 # the issue asks; the scripted mode covers (b) and (c), and the decisions are unit-tested.
-@pytest.mark.ray
-def test_a_worker_dies_while_the_job_runs_and_the_retry_reattaches(local_kuberay: Any) -> None:
-    kuberay = local_kuberay
+@pytest.mark.backends("ray", "real")
+def test_a_worker_dies_while_the_job_runs_and_the_retry_reattaches(kuberay: Any) -> None:
     name = _first_try_killed_while_running(kuberay, "ray_worker_dies")
     assert name.endswith("-t1")
     dr = _scheduler_sees_the_worker_dead("ray_worker_dies", "long")
@@ -157,6 +156,7 @@ def test_b_a_failed_job_is_retried_with_a_fresh_job(kuberay: Any) -> None:
     assert_nothing_left(kuberay, within=5)
 
 
+@pytest.mark.backends("scripted", "ray", "real")
 def test_c_a_cleared_successful_task_runs_a_fresh_job(kuberay: Any) -> None:
     dags = dags_module()
     dr = run(dags.ray_cleared, DAY)

@@ -100,6 +100,36 @@ with _dag("ray_stall") as ray_stall:
         on_failure_callback=_record_failure,
     )
 
+# The same stall for real: the real control plane's node has Ray images only, so an image of a private
+# registry fails to pull (ErrImagePull, then ImagePullBackOff) as it would on a node without access.
+UNPULLABLE = {
+    **CLUSTER,
+    "headGroupSpec": {
+        "rayStartParams": {},
+        "template": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "ray-head",
+                        "image": "registry.example.invalid/ml-team/ray-custom:2.52.0",
+                        "resources": {"limits": {"cpu": "1", "memory": "2Gi"}},
+                    }
+                ]
+            }
+        },
+    },
+}
+with _dag("ray_stall_unpullable") as ray_stall_unpullable:
+    RayJobOperator(
+        task_id="stall",
+        entrypoint="python -c 'print(1)'",
+        ray_cluster_spec=UNPULLABLE,
+        deferrable=True,
+        startup_timeout=4,
+        ttl_seconds_after_finished=TTL,
+        on_failure_callback=_record_failure,
+    )
+
 # --- retry cases -------------------------------------------------------------------------------------
 # (a) and (d): the first try runs in a subprocess that the test kills; the second re-attaches/adopts.
 with _dag("ray_worker_dies") as ray_worker_dies:

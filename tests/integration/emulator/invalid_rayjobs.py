@@ -95,6 +95,9 @@ class InvalidRayJob:
     spec: dict[str, Any]
     expected: str
     annotations: dict[str, str] = field(default_factory=dict)
+    # The CRD's structural schema already refuses it (422 naming this field), so the API server never
+    # stores it and the operator's rule is reached only by an object written past the schema.
+    schema_field: str | None = None
 
     def body(self) -> dict[str, Any]:
         """The RayJob object (what the client sends, and what ``validate_rayjob`` reads)."""
@@ -210,6 +213,7 @@ INVALID_RAYJOBS: list[InvalidRayJob] = [
         "rule-negative-ttl",
         rayjob_spec(deletionStrategy=_rules(("DeleteCluster", {"jobStatus": "FAILED", "ttlSeconds": -1}))),
         "TTLSeconds must be non-negative",
+        schema_field="spec.deletionStrategy.deletionRules[0].condition.ttlSeconds",
     ),
     InvalidRayJob(
         "rule-selector",
@@ -399,5 +403,6 @@ INVALID_RAYJOBS: list[InvalidRayJob] = [
         "negative-pre-running-deadline",
         rayjob_spec(preRunningDeadlineSeconds=-1),
         "preRunningDeadlineSeconds must be a non-negative integer",
+        schema_field="spec.preRunningDeadlineSeconds",
     ),
 ]

@@ -55,20 +55,30 @@ def test_status_subresource_rules(custom: Any, ns: str) -> None:
         VERSION,
         ns,
         "rayjobs",
-        {"metadata": {"name": "s"}, "spec": {"a": 1}, "status": {"ignored": True}},
+        {"metadata": {"name": "s"}, "spec": {"entrypoint": "echo 1"}, "status": {"ignored": True}},
     )
     assert "status" not in created  # dropped on create when status is a subresource
     updated = custom.patch_namespaced_custom_object_status(
-        GROUP, VERSION, ns, "rayjobs", "s", {"status": {"jobStatus": "RUNNING"}, "spec": {"a": 2}}
+        GROUP,
+        VERSION,
+        ns,
+        "rayjobs",
+        "s",
+        {"status": {"jobStatus": "RUNNING"}, "spec": {"entrypoint": "echo 2"}},
     )
     assert updated["status"] == {"jobStatus": "RUNNING"}
-    assert updated["spec"] == {"a": 1}  # the status endpoint writes status only
+    assert updated["spec"] == created["spec"]  # the status endpoint writes status only
     assert updated["metadata"]["generation"] == 1  # status writes keep the generation
     main = custom.patch_namespaced_custom_object(
-        GROUP, VERSION, ns, "rayjobs", "s", {"status": {"jobStatus": "FAILED"}, "spec": {"a": 3}}
+        GROUP,
+        VERSION,
+        ns,
+        "rayjobs",
+        "s",
+        {"status": {"jobStatus": "FAILED"}, "spec": {"entrypoint": "echo 3"}},
     )
     assert main["status"] == {"jobStatus": "RUNNING"}  # the main resource ignores status
-    assert main["spec"] == {"a": 3}
+    assert main["spec"]["entrypoint"] == "echo 3"
     assert main["metadata"]["generation"] == 2
     main["status"] = {"jobStatus": "SUCCEEDED"}
     replaced = custom.replace_namespaced_custom_object_status(GROUP, VERSION, ns, "rayjobs", "s", main)
@@ -216,12 +226,14 @@ def test_store_api_returns_copies(kuberay_api: LocalKubeRay, ns: str) -> None:
         created = kuberay_api.store.create(
             RAYJOB, {"metadata": {"name": "copy", "namespace": ns}, "spec": {}}
         )
-        created["spec"]["x"] = 1
+        created["spec"]["entrypoint"] = "changed"
         listed = kuberay_api.store.list(RAYJOB, ns)
-        listed[0]["spec"]["y"] = 1
+        listed[0]["spec"]["backoffLimit"] = 9
         return kuberay_api.store.get(RAYJOB, ns, "copy")
 
-    assert kuberay_api.call(mutate)["spec"] == {}  # type: ignore[index]
+    spec = kuberay_api.call(mutate)["spec"]  # type: ignore[index]
+    assert "entrypoint" not in spec
+    assert spec["backoffLimit"] == 0  # the schema's default, untouched by the caller's copy
 
 
 def test_system_namespaces_cannot_be_deleted(kube_client: Any) -> None:

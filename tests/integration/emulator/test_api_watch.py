@@ -116,7 +116,9 @@ def test_resume_from_resource_version(kube_client: Any, namespace: str) -> None:
     api = client.CustomObjectsApi(kube_client)
     first = api.create_namespaced_custom_object(GROUP, VERSION, namespace, "rayjobs", _rayjob("c1"))
     api.create_namespaced_custom_object(GROUP, VERSION, namespace, "rayjobs", _rayjob("c2"))
-    api.patch_namespaced_custom_object(GROUP, VERSION, namespace, "rayjobs", "c1", {"spec": {"x": 1}})
+    api.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "rayjobs", "c1", {"spec": {"entrypoint": "echo 1"}}
+    )
     events = list(
         watch.Watch().stream(
             api.list_namespaced_custom_object,
@@ -189,7 +191,7 @@ def test_too_old_resource_version_is_410(tmp_path: Any) -> None:
             first = api.create_namespaced_custom_object(GROUP, VERSION, "default", "rayjobs", _rayjob("f"))
             for i in range(5):
                 api.patch_namespaced_custom_object(
-                    GROUP, VERSION, "default", "rayjobs", "f", {"spec": {"i": i}}
+                    GROUP, VERSION, "default", "rayjobs", "f", {"spec": {"entrypoint": f"echo {i}"}}
                 )
             stream = watch.Watch().stream(
                 api.list_namespaced_custom_object,
@@ -294,7 +296,13 @@ async def test_asyncio_watch_true_streams(kuberay_api: LocalKubeRay, namespace: 
             await asyncio.sleep(0.2)
             # kubernetes_asyncio would label a dict body as a JSON patch, which a real API server rejects.
             await api.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, "rayjobs", "i", {"spec": {"x": 1}}, _content_type=MERGE_PATCH
+                GROUP,
+                VERSION,
+                namespace,
+                "rayjobs",
+                "i",
+                {"spec": {"entrypoint": "echo 1"}},
+                _content_type=MERGE_PATCH,
             )
 
         task = asyncio.create_task(change())

@@ -159,6 +159,8 @@ def test_raycluster_ready_with_dashboard_through_the_service_proxy(kube: Kube, s
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "HeadPodReady": "True",
         "RayClusterProvisioned": "True",
+        "RayClusterSuspended": "False",
+        "RayClusterSuspending": "False",
     }
     assert status["head"]["serviceName"] == "shared-head-svc"
     version = kube.proxy("shared-head-svc", "api/version")
