@@ -44,7 +44,7 @@ def _needed(perms: tuple[Permission, ...]) -> set[tuple[str, str, str]]:
 
 
 def test_deploy_has_the_manifests_the_docs_name() -> None:
-    assert {p.name for p in MANIFESTS} >= {"rbac.yaml", "ray-image-prepull.yaml"}
+    assert {p.name for p in MANIFESTS} >= {"rbac.yaml", "ray-image-prepull.yaml", "orphan-sweeper.yaml"}
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
@@ -114,3 +114,29 @@ def test_prepull_daemonset_pulls_an_official_ray_image_and_holds_little() -> Non
     assert init["command"] == ["sh", "-c", "true"]
     for container in spec["containers"]:
         assert container["resources"]["limits"]["memory"].endswith("Mi")
+
+
+def test_the_orphan_sweeper_role_grants_exactly_what_a_sweep_does() -> None:
+    from airflow_ray_k8s.sweep.run import sweep_permissions
+
+    docs = _docs(DEPLOY / "orphan-sweeper.yaml")
+    assert {d["kind"] for d in docs} == {"ServiceAccount", "Role", "RoleBinding", "CronJob"}
+    (role,) = [d for d in docs if d["kind"] == "Role"]
+    assert _grants(role) == _needed(sweep_permissions())
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding"]
+    (sa,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": sa["metadata"]["namespace"]}
+    ]
+    (cron,) = [d for d in docs if d["kind"] == "CronJob"]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == sa["metadata"]["name"]
+    (container,) = pod["containers"]
+    assert container["command"][:3] == ["python", "-m", "airflow_ray_k8s.sweep"]
+    # The CLI accepts the command's arguments.
+    from airflow_ray_k8s.sweep.cli import _parser
+
+    args = _parser().parse_args(container["command"][3:])
+    assert args.in_cluster
+    assert args.namespace == [role["metadata"]["namespace"]]
