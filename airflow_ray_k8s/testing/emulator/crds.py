@@ -4,6 +4,12 @@ When the real CRD manifests are available (``KUBERAY_CRDS_DIR``, or the shared r
 next to a source checkout) they are served as they are, so a client can read the true schema and
 served versions. They are reference data that is not shipped with the package, so without them a
 small stub with the same names, scope, served versions and status subresource is served instead.
+
+The RayService CRD is not among the shared v1.7.0 reference files: it is read from the KubeRay
+v1.6.2 module the real-cluster build downloads (``make kuberay-crds`` copies that release's CRDs to
+``.tools/realkube/crds``), or from ``$KUBERAY_RAYSERVICE_CRD``. v1.7 adds nothing to the RayService
+schema that the provider writes (``NewClusterWithIncrementalUpgrade`` and ``clusterUpgradeOptions``
+are in v1.6.2 already), see docs/rayservice.md.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ from typing import Any
 
 import yaml
 
-from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB, Resource
+from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB, RAYSERVICE, Resource
 
 CRDS_DIR_ENV = "KUBERAY_CRDS_DIR"
+RAYSERVICE_CRD_ENV = "KUBERAY_RAYSERVICE_CRD"
+#: The KubeRay release whose RayService CRD is read (the one the real-cluster build uses).
+RAYSERVICE_CRD_RELEASE = "v1.6.2"
 
 
 def default_crd_dir() -> Path | None:
@@ -27,6 +36,19 @@ def default_crd_dir() -> Path | None:
     # parents: emulator -> testing -> airflow_ray_k8s -> checkout
     shared = Path(__file__).resolve().parents[3].parent / "shared" / "kuberay" / "crds"
     return shared if shared.is_dir() else None
+
+
+def rayservice_crd_path(crd_dir: Path | None = None) -> Path | None:
+    """The RayService CRD file: ``$KUBERAY_RAYSERVICE_CRD``, else ``crd_dir``'s (a v1.7 one, if ever
+    added there), else the v1.6.2 one ``make kuberay-crds`` copies into ``.tools``; ``None`` if none."""
+    env = os.environ.get(RAYSERVICE_CRD_ENV)
+    name = f"{RAYSERVICE.group}_{RAYSERVICE.plural}.yaml"
+    checkout = Path(__file__).resolve().parents[3]
+    candidates = [Path(env)] if env else []
+    if crd_dir is not None:
+        candidates.append(crd_dir / name)
+    candidates.append(checkout / ".tools" / "realkube" / "crds" / name)
+    return next((path for path in candidates if path.is_file()), None)
 
 
 def _stub(res: Resource, short_names: list[str]) -> dict[str, Any]:
@@ -82,11 +104,14 @@ def _established(crd: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_kuberay_crds(crd_dir: Path | None) -> list[dict[str, Any]]:
-    """The RayCluster and RayJob CRDs, from ``crd_dir`` when it holds them, else stubs."""
+    """The RayCluster, RayJob and RayService CRDs, from ``crd_dir`` when it holds them, else stubs."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     crds: list[dict[str, Any]] = []
-    for res in (RAYCLUSTER, RAYJOB):
-        path = crd_dir / f"{res.group}_{res.plural}.yaml" if crd_dir else None
+    for res in (RAYCLUSTER, RAYJOB, RAYSERVICE):
+        if res == RAYSERVICE:
+            path = rayservice_crd_path(crd_dir)
+        else:
+            path = crd_dir / f"{res.group}_{res.plural}.yaml" if crd_dir else None
         if path is not None and path.is_file():
             with path.open("rb") as handle:
                 crd = yaml.load(handle, Loader=loader)  # noqa: S506 - a safe loader (C or Python)
