@@ -117,8 +117,8 @@ class RayServiceSpec(TopLevelModel):
         YAML text (sent as written while unchanged). Checked against Serve's schema rules.
     :param ray_cluster_config: ``rayClusterConfig``: the cluster to serve on (required).
     :param upgrade_strategy: how a change that needs a new cluster is rolled out.
-    :param service_unhealthy_second_threshold: ``serviceUnhealthySecondThreshold`` (kept by the CRD;
-        KubeRay >= 1.1 no longer acts on it).
+    :param service_unhealthy_second_threshold: ``serviceUnhealthySecondThreshold`` (kept: the CRD has it;
+        KubeRay v1.6.2's controller does not read it).
     :param deployment_unhealthy_second_threshold: ``deploymentUnhealthySecondThreshold`` (likewise).
     :param ray_cluster_deletion_delay_seconds: how long the old cluster lives after the switch
         (KubeRay's default 60 s).
