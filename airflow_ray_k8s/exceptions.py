@@ -170,3 +170,15 @@ class RayTaskResultError(RayK8sError):
 
 class RayClusterStartupError(RayK8sError):
     """A RayCluster did not become ready within its startup timeout; the message names pod reasons."""
+
+
+class RayServiceDeployError(RayK8sError):
+    """A RayService deploy or upgrade failed or stalled; the message has KubeRay's reason and the
+    Serve application statuses. The cluster that served before keeps serving.
+
+    :param details: machine-readable facts (the event's ``status`` and the service status JSON).
+    """
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}

@@ -113,5 +113,5 @@ def _existing_links() -> list[str]:
     from pathlib import Path
 
     if (Path(__file__).parent / "links.py").exists():
-        return [f"{_PACKAGE}.links.RayDashboardLink"]
+        return [f"{_PACKAGE}.links.RayDashboardLink", f"{_PACKAGE}.links.RayServeDashboardLink"]
     return []

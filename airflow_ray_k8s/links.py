@@ -1,4 +1,4 @@
-"""The ``Ray dashboard`` extra link on the RayJob and RayCluster operators.
+"""The ``Ray dashboard`` / ``Ray Serve dashboard`` extra links of the operators.
 
 The operator pushes the dashboard URL to XCom (key :data:`XCOM_DASHBOARD_URL`) as soon as it knows
 the cluster, so the button works while the task is still running or deferred, and for a task that
@@ -30,4 +30,21 @@ class RayDashboardLink(BaseOperatorLink):
         from airflow.sdk.execution_time.xcom import XCom
 
         value = XCom.get_value(ti_key=ti_key, key=XCOM_DASHBOARD_URL)
+        return value if isinstance(value, str) else ""
+
+
+#: XCom key holding the Serve page of the Ray dashboard of the cluster a RayService serves from.
+XCOM_SERVE_DASHBOARD_URL = "ray_serve_dashboard_url"
+
+
+class RayServeDashboardLink(BaseOperatorLink):
+    """Link to the Serve page of the Ray dashboard of a RayService (its active cluster)."""
+
+    name = "Ray Serve dashboard"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """Return the URL the task recorded, or ``""``."""
+        from airflow.sdk.execution_time.xcom import XCom
+
+        value = XCom.get_value(ti_key=ti_key, key=XCOM_SERVE_DASHBOARD_URL)
         return value if isinstance(value, str) else ""

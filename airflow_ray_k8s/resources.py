@@ -53,6 +53,7 @@ KUBERAY_VERSION = "v1"
 
 RAYCLUSTER = Resource(KUBERAY_GROUP, KUBERAY_VERSION, "rayclusters", "RayCluster")
 RAYJOB = Resource(KUBERAY_GROUP, KUBERAY_VERSION, "rayjobs", "RayJob")
+RAYSERVICE = Resource(KUBERAY_GROUP, KUBERAY_VERSION, "rayservices", "RayService")
 POD = Resource("", "v1", "pods", "Pod")
 SERVICE = Resource("", "v1", "services", "Service")
 EVENT = Resource("", "v1", "events", "Event")
@@ -71,6 +72,7 @@ __all__ = [
     "POD",
     "RAYCLUSTER",
     "RAYJOB",
+    "RAYSERVICE",
     "SECRET",
     "SERVICE",
     "Resource",

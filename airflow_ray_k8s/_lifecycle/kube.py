@@ -14,10 +14,10 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB, Resource
+from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB, RAYSERVICE, Resource
 from airflow_ray_k8s.status import RayJobStatus
 
-_KINDS: dict[str, Resource] = {"rayjob": RAYJOB, "raycluster": RAYCLUSTER}
+_KINDS: dict[str, Resource] = {"rayjob": RAYJOB, "raycluster": RAYCLUSTER, "rayservice": RAYSERVICE}
 
 
 class Updates:

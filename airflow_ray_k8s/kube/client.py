@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from airflow_ray_k8s.exceptions import KubeApiError
 from airflow_ray_k8s.kube import access, dashboard, diagnostics
+from airflow_ray_k8s.kube import request as rq
 from airflow_ray_k8s.kube.base import ClientBase
 from airflow_ray_k8s.kube.effects import (
     CloseStream,
@@ -247,6 +248,22 @@ class KubeClient(ClientBase):
     def stop_job(self, cluster: str, job_id: str, *, namespace: str | None = None) -> bool:
         """Ask the dashboard to stop the Ray job; ``True`` if it was running."""
         return self.run(self._op_stop_job(cluster, job_id, namespace))
+
+    def service_request(
+        self,
+        service: str,
+        port: str | int,
+        path: str,
+        *,
+        method: str = "POST",
+        body: Any = None,
+        namespace: str | None = None,
+    ) -> Any:
+        """Call a Service through the API server's service proxy (e.g. a RayService's
+        ``<name>-serve-svc:serve``) and return its JSON answer (``None`` for an empty body)."""
+        ns = self.resolve_namespace(namespace)
+        response = self.send(rq.service_proxy(ns, service, port, method, path, body))
+        return response.json() if response.body else None
 
     def check_connection(self, *, namespace: str | None = None) -> access.ConnectionReport:
         """Reachability, KubeRay CRDs and their served versions, and the credentials' permissions."""

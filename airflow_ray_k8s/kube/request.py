@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_ray_k8s.resources import CRD, Resource
+from airflow_ray_k8s.resources import CRD, SERVICE, Resource
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON = "application/json"
@@ -277,6 +277,19 @@ def watch(
 
 
 # --- cluster facts ------------------------------------------------------------------------------------------
+
+
+def service_proxy(
+    namespace: str, service: str, port: str | int, method: str, path: str, body: Any = None
+) -> KubeRequest:
+    """A request to a Service's port through the API server's service proxy (RBAC ``services/proxy``)."""
+    return KubeRequest(
+        method,
+        SERVICE.object_path(f"{service}:{port}", namespace, "proxy") + "/" + path.lstrip("/"),
+        body=body,
+        namespace=namespace,
+        what=f"{method} /{path.lstrip('/')} on service {namespace}/{service}:{port}",
+    )
 
 
 def server_version() -> KubeRequest:

@@ -1,4 +1,4 @@
-"""Typed RayCluster and RayJob specs that KubeRay v1.7 accepts (pure: no Kubernetes client).
+"""Typed RayCluster, RayJob and RayService specs that KubeRay v1.7 accepts (pure: no Kubernetes client).
 
 Three ways to a spec, each raising only :class:`~airflow_ray_k8s.exceptions.SpecValidationError`:
 
@@ -16,7 +16,13 @@ from airflow_ray_k8s.specs.advisories import StricterThanKubeRayWarning
 from airflow_ray_k8s.specs.base import KubeModel, RaySpecWarning
 from airflow_ray_k8s.specs.builders import DEFAULT_RAY_VERSION, WorkerGroup, build_raycluster, default_image
 from airflow_ray_k8s.specs.gcs_ft import LegacyGcsFtAnnotationWarning, migrate_gcs_ft_annotation
-from airflow_ray_k8s.specs.loading import apply_overrides, deep_merge, load_raycluster, load_rayjob
+from airflow_ray_k8s.specs.loading import (
+    apply_overrides,
+    deep_merge,
+    load_raycluster,
+    load_rayjob,
+    load_rayservice,
+)
 from airflow_ray_k8s.specs.pod import Container, EnvVar, PodSpec, PodTemplate, ResourceRequirements
 from airflow_ray_k8s.specs.pod_builder import GPU_RESOURCE
 from airflow_ray_k8s.specs.raycluster import (
@@ -29,6 +35,7 @@ from airflow_ray_k8s.specs.raycluster import (
 )
 from airflow_ray_k8s.specs.rayjob import DeletionRule, DeletionStrategy, RayJobSpec
 from airflow_ray_k8s.specs.rayjob_builder import DEFAULT_TTL_SECONDS_AFTER_FINISHED, build_rayjob
+from airflow_ray_k8s.specs.rayservice import ClusterUpgradeOptions, RayServiceSpec, RayServiceUpgradeStrategy
 from airflow_ray_k8s.specs.toplevel import TopLevelModel
 
 __all__ = [
@@ -37,6 +44,7 @@ __all__ = [
     "GPU_RESOURCE",
     "AuthOptions",
     "AutoscalerOptions",
+    "ClusterUpgradeOptions",
     "Container",
     "DeletionRule",
     "DeletionStrategy",
@@ -49,6 +57,8 @@ __all__ = [
     "PodTemplate",
     "RayClusterSpec",
     "RayJobSpec",
+    "RayServiceSpec",
+    "RayServiceUpgradeStrategy",
     "RaySpecWarning",
     "ResourceRequirements",
     "StricterThanKubeRayWarning",
@@ -62,5 +72,6 @@ __all__ = [
     "default_image",
     "load_raycluster",
     "load_rayjob",
+    "load_rayservice",
     "migrate_gcs_ft_annotation",
 ]

@@ -37,6 +37,7 @@ from airflow_ray_k8s.exceptions import SpecValidationError
 from airflow_ray_k8s.specs.base import API_VERSION, SAFE_LOADER
 from airflow_ray_k8s.specs.raycluster import RayClusterSpec
 from airflow_ray_k8s.specs.rayjob import RayJobSpec
+from airflow_ray_k8s.specs.rayservice import RayServiceSpec
 from airflow_ray_k8s.specs.toplevel import TopLevelModel
 
 _T = TypeVar("_T", bound=TopLevelModel)
@@ -78,6 +79,17 @@ def load_rayjob(source: Source, overrides: Mapping[str, Any] | None = None) -> R
     :raises SpecValidationError: the file cannot be read or the result breaks a KubeRay rule.
     """
     return _load(RayJobSpec, source, overrides)
+
+
+def load_rayservice(source: Source, overrides: Mapping[str, Any] | None = None) -> RayServiceSpec:
+    """A :class:`RayServiceSpec` from a YAML file, YAML text, a dict or a spec, with overrides.
+
+    :param source: path of a YAML file; YAML text (anything with a newline); a dict holding a whole
+        ``RayService`` manifest or just its ``spec``; or a :class:`RayServiceSpec`.
+    :param overrides: nested dict deep-merged into the spec (``serveConfigV2`` merges as a mapping).
+    :raises SpecValidationError: the file cannot be read or the result breaks a KubeRay or Serve rule.
+    """
+    return _load(RayServiceSpec, source, overrides)
 
 
 def apply_overrides(spec: _T, overrides: Mapping[str, Any]) -> _T:

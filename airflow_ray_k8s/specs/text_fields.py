@@ -29,12 +29,11 @@ class ParsedText(dict[str, Any]):
 # --- runtimeEnvYAML ---------------------------------------------------------------------------------------
 
 
-def parse_runtime_env(text: str) -> dict[str, Any]:
-    """The mapping ``runtimeEnvYAML`` text holds (empty text, or only comments: an empty mapping).
+def parse_yaml_mapping(text: str, not_a_mapping: str) -> dict[str, Any]:
+    """The mapping YAML ``text`` holds (empty text, or only comments: an empty mapping).
 
-    :raises ValueError: the text is not YAML, or not a mapping: KubeRay's own rule
-        (``UnmarshalRuntimeEnvYAML`` in ``ValidateRayJobSpec``). No excerpt of the text is given:
-        it may hold secrets.
+    :raises ValueError: the text is not YAML (``"is not valid YAML (line, column)"``), or not a
+        mapping (``not_a_mapping``). No excerpt of the text is given: it may hold secrets.
     """
     try:
         parsed = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - SAFE_LOADER is a SafeLoader
@@ -47,8 +46,18 @@ def parse_runtime_env(text: str) -> dict[str, Any]:
     if parsed is None:
         return {}
     if not isinstance(parsed, Mapping):
-        raise ValueError("must be a YAML mapping (runtime_env fields such as pip, working_dir, env_vars)")
+        raise ValueError(not_a_mapping)
     return dict(parsed)
+
+
+def parse_runtime_env(text: str) -> dict[str, Any]:
+    """The mapping ``runtimeEnvYAML`` text holds (KubeRay's ``UnmarshalRuntimeEnvYAML`` rule).
+
+    :raises ValueError: the text is not YAML, or not a mapping.
+    """
+    return parse_yaml_mapping(
+        text, "must be a YAML mapping (runtime_env fields such as pip, working_dir, env_vars)"
+    )
 
 
 def validate_runtime_env(value: Any) -> dict[str, Any]:
@@ -64,7 +73,7 @@ def validate_runtime_env(value: Any) -> dict[str, Any]:
 
 def render_runtime_env(value: Mapping[str, Any]) -> str:
     """The author's text if ``value`` is unchanged since it was parsed, else ``value`` as YAML."""
-    if isinstance(value, ParsedText) and _unchanged(value, parse_runtime_env):
+    if isinstance(value, ParsedText) and unchanged_since_parsed(value, parse_runtime_env):
         return value.source
     return yaml.dump(dict(value), Dumper=SAFE_DUMPER, sort_keys=False, default_flow_style=False)
 
@@ -105,7 +114,7 @@ def render_entrypoint_resources(value: Mapping[str, Any] | str) -> str:
     """The author's text if unchanged, else the mapping as JSON (numbers as given: ``1`` stays ``1``)."""
     if isinstance(value, str):
         return value
-    if isinstance(value, ParsedText) and _unchanged(value, parse_entrypoint_resources):
+    if isinstance(value, ParsedText) and unchanged_since_parsed(value, parse_entrypoint_resources):
         return value.source
     return json.dumps(dict(value), sort_keys=True)
 
@@ -136,7 +145,8 @@ def mergeable(value: Any, parse: Any) -> Any:
     return value
 
 
-def _unchanged(value: ParsedText, parse: Any) -> bool:
+def unchanged_since_parsed(value: ParsedText, parse: Any) -> bool:
+    """Whether ``value`` still equals what its source text parses to (then the text is written)."""
     try:
         return bool(parse(value.source) == dict(value))
     except ValueError:

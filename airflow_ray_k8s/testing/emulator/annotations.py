@@ -21,6 +21,12 @@ Job (RayJob, scripted mode only):
   e.g. the result records of :mod:`airflow_ray_k8s.results`, declared by the test like the outcome.
 - ``emulator.airflow-ray-k8s.io/driver-log-filler-lines``: that many numbered lines after it (a
   long log, for tests that must not depend on its tail).
+
+Serve (RayService, scripted mode only; read when a Serve config is deployed to a cluster):
+
+- ``emulator.airflow-ray-k8s.io/serve-outcome``: ``RUNNING`` (default) | ``DEPLOY_FAILED`` |
+  ``UNHEALTHY`` | ``DEPLOYING`` (the applications never finish deploying: a stalled upgrade).
+- ``emulator.airflow-ray-k8s.io/serve-deploy-seconds``: seconds from the deploy to that outcome.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ OUTCOME = PREFIX + "outcome"
 DURATION = PREFIX + "duration-seconds"
 DRIVER_LOG = PREFIX + "driver-log"
 DRIVER_LOG_FILLER = PREFIX + "driver-log-filler-lines"
+SERVE_OUTCOME = PREFIX + "serve-outcome"
+SERVE_DELAY = PREFIX + "serve-deploy-seconds"
 
 HEAD_FAULTS = ("ImagePullBackOff", "ErrImagePull", "Unschedulable")
 

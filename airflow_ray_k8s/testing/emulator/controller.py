@@ -1,4 +1,4 @@
-"""The emulated KubeRay v1.7 operator: RayCluster and RayJob controllers over the emulator's
+"""The emulated KubeRay v1.7 operator: RayCluster, RayJob and RayService controllers over the emulator's
 object store, running real Ray heads (``mode="ray"``) or none (``mode="scripted"``).
 
 The API side (``server.LocalKubeRay``) constructs it as
@@ -11,7 +11,7 @@ that use it. Timers (deadlines, TTLs, polling a running job in Ray mode) are del
 
 Not emulated: worker pods and processes (a cluster's worker groups are reported ready in the
 status; the head runs the work), the submitter Kubernetes Job of K8sJobMode / SidecarMode (every
-mode submits over HTTP, as HTTPMode does), autoscaling, RayService.
+mode submits over HTTP, as HTTPMode does), autoscaling. RayServices: see ``rayservice_controller.py``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from airflow_ray_k8s.resources import EVENT, POD, RAYCLUSTER, RAYJOB, Resource
+from airflow_ray_k8s.resources import EVENT, POD, RAYCLUSTER, RAYJOB, RAYSERVICE, Resource
 from airflow_ray_k8s.testing.emulator import manifests as m
 from airflow_ray_k8s.testing.emulator.raycluster_controller import RayClusterController
 from airflow_ray_k8s.testing.emulator.rayjob_controller import RayJobController
+from airflow_ray_k8s.testing.emulator.rayservice_controller import RayServiceController
 from airflow_ray_k8s.testing.emulator.runtime import ClusterKey, ClusterRuntime
 from airflow_ray_k8s.testing.emulator.workqueue import WorkQueue
 
@@ -50,6 +51,8 @@ class ControllerOptions:
     :param scripted_job_duration: scripted mode: default seconds from submission to a job's end.
     :param scripted_outcome: scripted mode: default job end, ``SUCCEEDED`` or ``FAILED``.
     :param job_poll_interval: Ray mode: seconds between job status checks of a running RayJob.
+    :param serve_poll_interval: seconds between reads of the Serve application statuses of a
+        RayService that is deploying or upgrading (KubeRay: 2 s).
     :param requeue_seconds: KubeRay's default requeue (3 s) for waits with nothing to watch.
     :param job_status_check_timeout: seconds a running job's status may be unreadable (head crashed)
         before the RayJob fails with ``JobStatusCheckTimeoutExceeded``.
@@ -70,6 +73,7 @@ class ControllerOptions:
     scripted_job_duration: float = 0.5
     scripted_outcome: str = "SUCCEEDED"
     job_poll_interval: float = 0.5
+    serve_poll_interval: float = 0.25
     requeue_seconds: float = 3.0
     job_status_check_timeout: float = 60.0
     transition_grace_period: float = 300.0
@@ -131,6 +135,7 @@ class KubeRayController:
         self.queue: WorkQueue[WorkKey] = WorkQueue(self._reconcile, workers=self.options.reconcile_workers)
         self.clusters = RayClusterController(self)
         self.jobs = RayJobController(self)
+        self.services = RayServiceController(self)
         self.faults = ControllerFaults(self)
         self._jobs_by_cluster: dict[ClusterKey, set[tuple[str, str]]] = {}
         self._cluster_of_job: dict[tuple[str, str], ClusterKey] = {}
@@ -176,6 +181,8 @@ class KubeRayController:
             self.queue.add(("RayCluster", obj["metadata"]["namespace"], obj["metadata"]["name"]))
         for obj in self.store.list(RAYJOB):
             self.queue.add(("RayJob", obj["metadata"]["namespace"], obj["metadata"]["name"]))
+        for obj in self.store.list(RAYSERVICE):
+            self.queue.add(("RayService", obj["metadata"]["namespace"], obj["metadata"]["name"]))
 
     async def start(self) -> None:
         """Alias of :meth:`run` (the facade calls ``start`` when a controller has one)."""
@@ -192,6 +199,7 @@ class KubeRayController:
             with contextlib.suppress(Exception):
                 self.store.unsubscribe(self._events)
         await self.queue.stop()
+        await self.services.close()
         await self.runtime.close()
 
     async def _pump_events(self) -> None:
@@ -202,10 +210,17 @@ class KubeRayController:
             namespace, name = meta.get("namespace", ""), meta.get("name", "")
             if res == RAYJOB:
                 self.queue.add(("RayJob", namespace, name))
+            elif res == RAYSERVICE:
+                self.queue.add(("RayService", namespace, name))
             elif res == RAYCLUSTER:
                 self.queue.add(("RayCluster", namespace, name))
                 for job in self._jobs_by_cluster.get((namespace, name), ()):
                     self.queue.add(("RayJob", *job))
+                labels = meta.get("labels") or {}
+                if labels.get("ray.io/originated-from-crd") == "RayService":
+                    owner = labels.get("ray.io/originated-from-cr-name")
+                    if owner:
+                        self.queue.add(("RayService", namespace, owner))
             elif (
                 res == POD
                 and _type == "DELETED"
@@ -219,6 +234,8 @@ class KubeRayController:
         kind, namespace, name = key
         if kind == "RayCluster":
             return await self.clusters.reconcile((namespace, name))
+        if kind == "RayService":
+            return await self.services.reconcile((namespace, name))
         return await self.jobs.reconcile((namespace, name))
 
     # --- shared services of the two controllers ---------------------------------------------------

@@ -4,6 +4,12 @@ When the real CRD manifests are available (``KUBERAY_CRDS_DIR``, or the shared r
 next to a source checkout) they are served as they are, so a client can read the true schema and
 served versions. They are reference data that is not shipped with the package, so without them a
 small stub with the same names, scope, served versions and status subresource is served instead.
+
+The RayService CRD is not among the shared v1.7.0 reference files: it is read from the KubeRay
+v1.6.2 module the real-cluster build downloads (``make kuberay-crds`` copies that release's CRDs to
+``.tools/realkube/crds``), or from ``$KUBERAY_RAYSERVICE_CRD``. v1.7 adds nothing to the RayService
+schema that the provider writes (``NewClusterWithIncrementalUpgrade`` and ``clusterUpgradeOptions``
+are in v1.6.2 already), see docs/rayservice.md.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from typing import Any
 
 import yaml
 
-from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB, Resource
+from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB, RAYSERVICE, Resource
 from airflow_ray_k8s.testing.emulator.schema import StructuralSchema, version_schema
 
 CRDS_DIR_ENV = "KUBERAY_CRDS_DIR"
+RAYSERVICE_CRD_ENV = "KUBERAY_RAYSERVICE_CRD"
+#: The KubeRay release whose RayService CRD is read (the one the real-cluster build uses).
+RAYSERVICE_CRD_RELEASE = "v1.6.2"
 
 
 def default_crd_dir() -> Path | None:
@@ -30,6 +39,19 @@ def default_crd_dir() -> Path | None:
     # parents: emulator -> testing -> airflow_ray_k8s -> checkout
     shared = Path(__file__).resolve().parents[3].parent / "shared" / "kuberay" / "crds"
     return shared if shared.is_dir() else None
+
+
+def rayservice_crd_path(crd_dir: Path | None = None) -> Path | None:
+    """The RayService CRD file: ``$KUBERAY_RAYSERVICE_CRD``, else ``crd_dir``'s (a v1.7 one, if ever
+    added there), else the v1.6.2 one ``make kuberay-crds`` copies into ``.tools``; ``None`` if none."""
+    env = os.environ.get(RAYSERVICE_CRD_ENV)
+    name = f"{RAYSERVICE.group}_{RAYSERVICE.plural}.yaml"
+    checkout = Path(__file__).resolve().parents[3]
+    candidates = [Path(env)] if env else []
+    if crd_dir is not None:
+        candidates.append(crd_dir / name)
+    candidates.append(checkout / ".tools" / "realkube" / "crds" / name)
+    return next((path for path in candidates if path.is_file()), None)
 
 
 def _stub(res: Resource, short_names: list[str]) -> dict[str, Any]:
@@ -93,15 +115,18 @@ def _parsed(path: Path) -> dict[str, Any]:
 
 
 def _crd(res: Resource, crd_dir: Path | None) -> dict[str, Any]:
-    path = crd_dir / f"{res.group}_{res.plural}.yaml" if crd_dir else None
+    if res == RAYSERVICE:
+        path = rayservice_crd_path(crd_dir)
+    else:
+        path = crd_dir / f"{res.group}_{res.plural}.yaml" if crd_dir else None
     if path is not None and path.is_file():
         return copy.deepcopy(_parsed(path))
     return _stub(res, [])
 
 
 def load_kuberay_crds(crd_dir: Path | None) -> list[dict[str, Any]]:
-    """The RayCluster and RayJob CRDs, from ``crd_dir`` when it holds them, else stubs."""
-    return [_established(_crd(res, crd_dir)) for res in (RAYCLUSTER, RAYJOB)]
+    """The RayCluster, RayJob and RayService CRDs, from ``crd_dir`` when they are there, else stubs."""
+    return [_established(_crd(res, crd_dir)) for res in (RAYCLUSTER, RAYJOB, RAYSERVICE)]
 
 
 @functools.lru_cache(maxsize=8)

@@ -10,6 +10,8 @@ import string
 from datetime import datetime, timezone
 from typing import Any
 
+# Re-exported: the controllers write their status patches with it.
+from airflow_ray_k8s.kube.patches import merge_patch as merge_patch
 from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB
 
 KUBERAY = "kuberay-operator"
@@ -336,20 +338,3 @@ def condition(
         if old.get("type") == ctype and old.get("status") == value:
             when = old.get("lastTransitionTime") or when
     return {"type": ctype, "status": value, "reason": reason, "message": message, "lastTransitionTime": when}
-
-
-def merge_patch(old: Any, new: Any) -> Any:
-    """The RFC 7386 merge patch turning ``old`` into ``new`` (None means "no change" at top level)."""
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return new
-    patch: dict[str, Any] = {}
-    for key, value in new.items():
-        if key not in old:
-            patch[key] = value
-        elif old[key] != value:
-            sub = merge_patch(old[key], value)
-            patch[key] = sub
-    for key in old:
-        if key not in new:
-            patch[key] = None
-    return patch

@@ -12,6 +12,7 @@ from airflow_ray_k8s.resources import (
     POD,
     RAYCLUSTER,
     RAYJOB,
+    RAYSERVICE,
     SECRET,
     SERVICE,
     Resource,
@@ -66,6 +67,7 @@ CORE_RESOURCES = (
 KUBERAY_RESOURCES = (
     ServedResource(RAYCLUSTER, subresources=("status",)),
     ServedResource(RAYJOB, subresources=("status",)),
+    ServedResource(RAYSERVICE, subresources=("status",)),
 )
 
 

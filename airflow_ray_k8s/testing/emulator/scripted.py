@@ -6,7 +6,9 @@ Built to hold thousands of RayJobs: a head is a dict entry, a job is a dataclass
 
 One small aiohttp server answers the Ray job REST API for every scripted head under
 ``/heads/<namespace>/<cluster>/api/...``, so the head-service proxy and the provider's log and stop
-calls follow the same code path as against a real head.
+calls follow the same code path as against a real head. The same server answers the Serve REST API
+there and each head's Serve HTTP port under ``/serve/<namespace>/<cluster>/`` (see
+``scripted_serve.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aiohttp import web
 
 from airflow_ray_k8s.testing.emulator.jobapi import JobAPIError, JobInfo, JobNotFoundError, JobSubmission
 from airflow_ray_k8s.testing.emulator.runtime import ClusterKey, HeadState, HeadStatus
+from airflow_ray_k8s.testing.emulator.scripted_serve import ScriptedServe
 
 SCRIPTED_RAY_VERSION = "2.60.0"
 
@@ -76,6 +79,7 @@ class ScriptedHead:
         self._runtime = runtime
         self.key = key
         self.jobs: dict[str, ScriptedJob] = {}
+        self.serve = ScriptedServe(key[1], runtime.ready_delay)
 
     def _check_up(self) -> None:
         if self._runtime.status(self.key).state is not HeadState.READY:
@@ -156,7 +160,8 @@ class ScriptedHead:
         return True
 
     def close(self) -> None:
-        """Cancel every job timer (the head is going away)."""
+        """Cancel every job timer and Serve's (the head is going away)."""
+        self.serve.close()
         for job in self.jobs.values():
             if job.timer is not None:
                 job.timer.cancel()
@@ -192,6 +197,7 @@ class ScriptedRuntime:
         """Start the fake job API server on a free loopback port."""
         app = web.Application()
         app.router.add_route("*", "/heads/{ns}/{name}/{tail:.*}", self._handle)
+        app.router.add_route("*", "/serve/{ns}/{name}/{tail:.*}", self._handle_serve)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -237,6 +243,23 @@ class ScriptedRuntime:
     def dashboard_url(self, key: ClusterKey) -> str:
         """This server's path prefix for the head."""
         return f"{self.base_url}/heads/{key[0]}/{key[1]}"
+
+    def serve_url(self, key: ClusterKey) -> str:
+        """This server's path prefix for the head's Serve HTTP port."""
+        return f"{self.base_url}/serve/{key[0]}/{key[1]}"
+
+    def plan_serve(self, key: ClusterKey, outcome: str | None, delay: float | None) -> None:
+        """Script what the next Serve deploy on ``key`` ends in."""
+        head = self.heads.get(key)
+        if head is not None:
+            head.serve.plan(outcome, delay)
+
+    async def _handle_serve(self, request: web.Request) -> web.StreamResponse:
+        key = (request.match_info["ns"], request.match_info["name"])
+        head = self.heads.get(key)
+        if head is None or self.status(key).state is not HeadState.READY:
+            return web.Response(status=503, text="no Ray head is serving this cluster")
+        return await head.serve.handle_http(request, "/" + request.match_info["tail"].strip("/"))
 
     def jobs(self, key: ClusterKey) -> ScriptedHead:
         """The head's in-memory job API."""
@@ -310,6 +333,12 @@ class ScriptedRuntime:
             return web.json_response(
                 {"version": "4", "ray_version": SCRIPTED_RAY_VERSION, "ray_commit": "scripted"}
             )
+        if parts == ["api", "serve", "applications"]:
+            if method == "PUT":
+                head.serve.deploy(await request.json())
+                return web.Response(status=200)
+            if method == "GET":
+                return web.json_response(head.serve.applications())
         if parts[:2] != ["api", "jobs"]:
             return web.Response(status=404, text="not found")
         if len(parts) == 2:

@@ -69,6 +69,12 @@ class ServiceProxies:
         with self._lock:
             self._targets.setdefault((namespace, service), {})[str(port)] = target_base_url.rstrip("/")
 
+    def replace(self, namespace: str, service: str, targets: Mapping[str | int, str]) -> None:
+        """Point every port of a service elsewhere in one step (a RayService switching clusters: a
+        request then goes to the old target or to the new one, never to none)."""
+        with self._lock:
+            self._targets[(namespace, service)] = {str(p): url.rstrip("/") for p, url in targets.items()}
+
     def unregister(self, namespace: str, service: str) -> None:
         """Forget every port of a service (its head stopped)."""
         with self._lock:

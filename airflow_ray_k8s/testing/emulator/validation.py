@@ -73,6 +73,71 @@ def validate_raycluster(raycluster: dict[str, Any]) -> str | None:
     return None
 
 
+MAX_RAYSERVICE_NAME_LENGTH = MAX_RAYCLUSTER_NAME_LENGTH - 6
+_SERVICE_INVALID = "The RayService spec is invalid: "
+
+
+def validate_rayservice(
+    rayservice: dict[str, Any], feature_gates: dict[str, bool] | None = None
+) -> str | None:
+    """The message of the first rule a RayService breaks (``ValidateRayServiceMetadata`` /
+    ``ValidateRayServiceSpec`` of KubeRay v1.6.2), or None."""
+    gates = {**DEFAULT_FEATURE_GATES, **(feature_gates or {})}
+    metadata = rayservice.get("metadata") or {}
+    name = str(metadata.get("name", ""))
+    spec = rayservice.get("spec") or {}
+    cluster = spec.get("rayClusterConfig") or {}
+    try:
+        if len(name) > MAX_RAYSERVICE_NAME_LENGTH:
+            raise ValidationError(
+                f"The RayService metadata is invalid: RayService name should be no more than {MAX_RAYSERVICE_NAME_LENGTH} characters"
+            )
+        if not _DNS1035.match(name):
+            raise ValidationError(
+                "The RayService metadata is invalid: RayService name should be a valid DNS1035 label"
+            )
+        if (cluster.get("authOptions") or {}).get("enableK8sTokenAuth"):
+            raise ValidationError(
+                _SERVICE_INVALID + "K8s token auth mode is currently not supported for RayService"
+            )
+        try:
+            validate_raycluster_spec(cluster, metadata.get("annotations") or {})
+        except ValidationError as exc:
+            raise ValidationError(_SERVICE_INVALID + str(exc)) from None
+        head_service = (cluster.get("headGroupSpec") or {}).get("headService") or {}
+        if (head_service.get("metadata") or {}).get("name"):
+            raise ValidationError(
+                _SERVICE_INVALID
+                + "spec.rayClusterConfig.headGroupSpec.headService.metadata.name should not be set"
+            )
+        upgrade = spec.get("upgradeStrategy") or {}
+        kind = upgrade.get("type")
+        if kind is not None and kind not in ("NewClusterWithIncrementalUpgrade", "NewCluster", "None"):
+            raise ValidationError(
+                _SERVICE_INVALID
+                + f"Spec.UpgradeStrategy.Type value {kind} is invalid, valid options are NewClusterWithIncrementalUpgrade, NewCluster, or None"
+            )
+        delay = spec.get("rayClusterDeletionDelaySeconds")
+        if delay is not None and int(delay) < 0:
+            raise ValidationError(
+                _SERVICE_INVALID
+                + f"Spec.RayClusterDeletionDelaySeconds should be a non-negative integer, got {delay}"
+            )
+        if kind == "NewClusterWithIncrementalUpgrade" and gates.get("RayServiceIncrementalUpgrade"):
+            if not _autoscaling(cluster):
+                raise ValidationError(
+                    _SERVICE_INVALID + "Ray Autoscaler is required for NewClusterWithIncrementalUpgrade"
+                )
+            if not upgrade.get("clusterUpgradeOptions"):
+                raise ValidationError(
+                    _SERVICE_INVALID
+                    + "ClusterUpgradeOptions are required for NewClusterWithIncrementalUpgrade"
+                )
+    except ValidationError as exc:
+        return str(exc)
+    return None
+
+
 def _validate_rayjob_metadata(metadata: dict[str, Any]) -> None:
     name = str(metadata.get("name", ""))
     if len(name) > MAX_RAYJOB_NAME_LENGTH:

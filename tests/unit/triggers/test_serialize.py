@@ -11,6 +11,7 @@ from airflow.sdk.serde import deserialize, serialize
 
 from airflow_ray_k8s.triggers.raycluster import RayClusterTrigger
 from airflow_ray_k8s.triggers.rayjob import RayJobTrigger
+from airflow_ray_k8s.triggers.rayservice import RayServiceTrigger
 
 RAYJOB_KWARGS: dict[str, Any] = {
     "name": "etl-train-abc-t2",
@@ -37,12 +38,23 @@ RAYCLUSTER_KWARGS: dict[str, Any] = {
     "delete_on_kill": False,
 }
 
+RAYSERVICE_KWARGS: dict[str, Any] = {
+    "name": "churn-model",
+    "namespace": "ml",
+    "kuberay_conn_id": "kuberay_default",
+    "wait_for": "deployed",
+    "generation": 4,
+    "applications": ["model"],
+    "deadline": 1_800_000_000.0,
+}
+
 
 @pytest.mark.parametrize(
     ("cls", "kwargs", "path"),
     [
         (RayJobTrigger, RAYJOB_KWARGS, "airflow_ray_k8s.triggers.rayjob.RayJobTrigger"),
         (RayClusterTrigger, RAYCLUSTER_KWARGS, "airflow_ray_k8s.triggers.raycluster.RayClusterTrigger"),
+        (RayServiceTrigger, RAYSERVICE_KWARGS, "airflow_ray_k8s.triggers.rayservice.RayServiceTrigger"),
     ],
 )
 def test_serialize_is_exact_and_round_trips(cls: type[Any], kwargs: dict[str, Any], path: str) -> None:
@@ -70,3 +82,8 @@ def test_raycluster_trigger_rejects_a_condition_wait_without_type() -> None:
         RayClusterTrigger(name="c", namespace="ray", wait_for="condition")
     with pytest.raises(ValueError, match="wait_for"):
         RayClusterTrigger(name="c", namespace="ray", wait_for="gone")
+
+
+def test_rayservice_trigger_rejects_an_unknown_wait() -> None:
+    with pytest.raises(ValueError, match="wait_for"):
+        RayServiceTrigger(name="s", namespace="ml", wait_for="ready")
