@@ -93,7 +93,11 @@ def wait_for_cluster_name(hook: Any, namespace: str, obj: Mapping[str, Any]) -> 
 
 def creation_time(obj: Mapping[str, Any]) -> float | None:
     """``metadata.creationTimestamp`` as a UNIX time."""
-    raw = (obj.get("metadata") or {}).get("creationTimestamp")
+    return parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+
+
+def parse_time(raw: Any) -> float | None:
+    """An RFC 3339 time (Kubernetes' timestamps) as a UNIX time; ``None`` if empty or unreadable."""
     if not raw:
         return None
     try:

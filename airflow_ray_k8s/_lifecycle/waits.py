@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_ray_k8s._lifecycle.logs import LogCursor, encode_offset, offset_from_annotations, tail
+from airflow_ray_k8s._lifecycle.queueing import is_suspended, queue_of
 from airflow_ray_k8s.status import JOB_FAILED, JOB_RUNNING, JOB_STOPPED, JOB_SUCCEEDED, RayJobStatus
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 #: While a driver prints nothing, the pause between log reads doubles up to this (seconds): a quiet
 #: hour-long job then costs ~60 dashboard reads an hour instead of 720 at the default 5 s interval.
 MAX_QUIET_LOG_INTERVAL = 60.0
+
+#: While Kueue keeps a RayJob suspended, the task log says so again this often (seconds).
+QUEUED_LOG_INTERVAL = 60.0
 
 #: Statuses of the Ray job after which its driver log exists (before them there is no driver).
 _RAN = frozenset({JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_STOPPED})
@@ -49,8 +53,14 @@ class RayJobWait:
     tail_lines: int = 50
     wait_for_creation: bool = False
     collect_results: bool = False
+    startup_timeout: float | None = None
     log: Any = None
     _cursor: LogCursor = field(init=False)
+    # Kueue: when this wait first saw the RayJob suspended / admitted, and the job running (UNIX times).
+    _queued_since: float | None = field(init=False, default=None)
+    _admitted_at: float | None = field(init=False, default=None)
+    _running_at: float | None = field(init=False, default=None)
+    _next_queue_log: float = field(init=False, default=0.0)
     _next_log_at: float = field(init=False, default=0.0)
     _log_pause: float = field(init=False, default=0.0)
     _recorded_offset: int = field(init=False, default=-1)
@@ -97,6 +107,10 @@ class RayJobWait:
                 self._recorded_offset = recorded
                 self._cursor.offset = max(self._cursor.offset, recorded)
                 first = False
+                self._resume_after_admission(obj, status)
+            queued = self._track_queue(obj, status)
+            if self._running_at is None and has_started(status):
+                self._running_at = time.time()
             if status.is_terminal:
                 return await self._finish(status, obj)
             if (
@@ -108,6 +122,7 @@ class RayJobWait:
                 await self._stream(status, final=False)
             if (
                 self.startup_deadline is not None
+                and not queued
                 and not has_started(status)
                 and time.time() >= self.startup_deadline
             ):
@@ -118,16 +133,73 @@ class RayJobWait:
                     "namespace": self.namespace,
                     "job": status.to_json(),
                     "reasons": reasons,
+                    "timings": self._timings(),
                 }
-            obj = await updates.next(timeout=self._timeout(status))
+            obj = await updates.next(timeout=self._timeout(status, queued))
 
-    def _timeout(self, status: RayJobStatus) -> float | None:
+    def _timeout(self, status: RayJobStatus, queued: bool = False) -> float | None:
         waits: list[float] = []
         if self.get_logs and status.job_status in _RAN:
             waits.append(max(self._next_log_at - time.monotonic(), 0.05))
-        if self.startup_deadline is not None and not has_started(status):
+        if queued:
+            waits.append(max(self._next_queue_log - time.time(), 0.05))
+        elif self.startup_deadline is not None and not has_started(status):
             waits.append(max(self.startup_deadline - time.time(), 0.05))
         return min(waits) if waits else None
+
+    # --- Kueue ------------------------------------------------------------------------------------
+
+    def _resume_after_admission(self, obj: dict[str, Any], status: RayJobStatus) -> None:
+        """A wait that starts on an admitted queued RayJob (a triggerer restart): its start-up time
+        counts from KubeRay's ``startTime``, which KubeRay sets anew when the admitted job starts."""
+        if not queue_of(obj) or is_suspended(obj) or self.startup_timeout is None:
+            return
+        from airflow_ray_k8s._lifecycle.jobs import parse_time
+
+        started = parse_time(status.start_time)
+        if started is not None:
+            self.startup_deadline = max(self.startup_deadline or 0.0, started + self.startup_timeout)
+
+    def _track_queue(self, obj: dict[str, Any], status: RayJobStatus) -> bool:
+        """Note (and log) Kueue's suspension and admission; True while the RayJob is queued."""
+        queue = queue_of(obj)
+        queued = bool(queue) and is_suspended(obj) and not has_started(status)
+        now = time.time()
+        if queued:
+            if self._queued_since is None:
+                from airflow_ray_k8s._lifecycle.jobs import creation_time
+
+                self._queued_since = creation_time(obj) or now
+            if now >= self._next_queue_log:
+                self._next_queue_log = now + QUEUED_LOG_INTERVAL
+                self._say(
+                    "RayJob %s is queued in Kueue LocalQueue %r for %.1f s so far (suspended until "
+                    "admitted; the start-up timeout counts from admission)",
+                    self.name, queue, now - self._queued_since,
+                )  # fmt: skip
+            return True
+        if self._queued_since is not None and self._admitted_at is None:
+            self._admitted_at = now
+            self._say(
+                "RayJob %s was admitted by Kueue LocalQueue %r after %.1f s queued",
+                self.name, queue, now - self._queued_since,
+            )  # fmt: skip
+            if self.startup_timeout is not None:
+                self.startup_deadline = max(self.startup_deadline or 0.0, now + self.startup_timeout)
+        return False
+
+    def _say(self, message: str, *args: Any) -> None:
+        if self.log is not None:
+            self.log.info(message, *args)
+
+    def _timings(self) -> dict[str, float | None]:
+        """When this wait saw the job queued, admitted, running and ended (UNIX times), for metrics."""
+        return {
+            "queued_since": self._queued_since,
+            "admitted_at": self._admitted_at,
+            "running_at": self._running_at,
+            "ended_at": time.time(),
+        }
 
     async def _stream(self, status: RayJobStatus, *, final: bool) -> str | None:
         """Emit new driver-log lines; return the whole log (``None`` if it could not be read)."""
@@ -199,6 +271,7 @@ class RayJobWait:
             "log_tail": log_tail,
             "log_note": note,
             "log_offset": self._cursor.offset,
+            "timings": self._timings(),
         }
         if self.collect_results:
             payload["results"] = (await self._results(status, obj, text, note)).to_json()
@@ -310,6 +383,8 @@ class RayClusterWait:
             return None
         if status.is_ready:
             return self._base("ready", cluster=status.to_json())
+        if status.is_suspended and queue_of(obj):
+            return None  # Kueue keeps it suspended until its LocalQueue admits it
         if status.is_failed or status.is_suspended:
             return self._base(
                 "failed", cluster=status.to_json(), message=status.failure_reason or status.phase

@@ -95,8 +95,12 @@ class RayClusterCreateOperator(DeferringOperator):
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         delete_on_startup_failure: bool = True,
         name_prefix: str = "",
+        queue_name: str | None = None,
+        priority_class: str | None = None,
         **kwargs: Any,
     ) -> None:
+        from airflow_ray_k8s._lifecycle.queueing import kueue_labels
+
         # One XCom per key as well, so that ``create.output["name"]`` reaches the tasks that use it.
         kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
@@ -115,6 +119,7 @@ class RayClusterCreateOperator(DeferringOperator):
         self.startup_timeout = float(startup_timeout)
         self.delete_on_startup_failure = delete_on_startup_failure
         self.name_prefix = name_prefix
+        self.kueue_labels = kueue_labels(self.task_id, queue_name, priority_class)
         self._created: tuple[str, str] | None = None
 
     def build_raycluster(self, context: Context, namespace: str) -> dict[str, Any]:
@@ -136,7 +141,7 @@ class RayClusterCreateOperator(DeferringOperator):
                 # A shared cluster lives as long as its DAG run: bounded by dagrun_timeout if set.
                 expires_at=expiry_time(self.startup_timeout, wait_bound(dagrun_timeout(context))),
                 spec=load_cluster_spec(self.ray_cluster_spec),
-                labels=self.cluster_labels,
+                labels={**(self.cluster_labels or {}), **self.kueue_labels},
                 annotations=self.cluster_annotations,
             )
         except SpecValidationError as exc:

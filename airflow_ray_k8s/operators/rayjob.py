@@ -94,6 +94,11 @@ class RayJobOperator(DeferringOperator):
         for inspection; ``keep`` leaves them to KubeRay (the cluster goes after its TTL; KubeRay keeps
         the RayJob object itself, which carries the expiry annotation for a sweeper).
     :param name_prefix: readable prefix of the generated RayJob name.
+    :param queue_name: submit through this Kueue LocalQueue (label ``kueue.x-k8s.io/queue-name``):
+        the RayJob is created suspended and starts when Kueue admits it. The task waits deferred
+        meanwhile, logs that it is queued and for how long, and ``startup_timeout`` counts from
+        admission. Needs ``ray_cluster_spec`` (KubeRay does not suspend jobs on existing clusters).
+    :param priority_class: Kueue WorkloadPriorityClass (label ``kueue.x-k8s.io/priority-class``).
     """
 
     template_fields: Sequence[str] = (
@@ -141,9 +146,19 @@ class RayJobOperator(DeferringOperator):
         allow_stopped: bool = False,
         on_finish_action: str = "delete",
         name_prefix: str = "",
+        queue_name: str | None = None,
+        priority_class: str | None = None,
         **kwargs: Any,
     ) -> None:
+        from airflow_ray_k8s._lifecycle.queueing import kueue_labels
+
         super().__init__(**kwargs)
+        self.kueue_labels = kueue_labels(self.task_id, queue_name, priority_class)
+        if queue_name is not None and ray_cluster_spec is None:
+            raise ValueError(
+                f"{self.task_id}: queue_name needs ray_cluster_spec: KubeRay suspends (and Kueue admits) "
+                "only RayJobs that create their own cluster"
+            )
         if on_finish_action not in ON_FINISH_ACTIONS:
             raise ValueError(
                 f"{self.task_id}: on_finish_action must be one of {', '.join(ON_FINISH_ACTIONS)}"
@@ -203,6 +218,8 @@ class RayJobOperator(DeferringOperator):
         self.allow_stopped = allow_stopped
         self.on_finish_action = on_finish_action
         self.name_prefix = name_prefix
+        self.queue_name = queue_name
+        self.priority_class = priority_class
         # What this try created or attached to, for on_kill (set in execute, never serialized).
         self._rayjob: tuple[str, str] | None = None
 
@@ -233,6 +250,9 @@ class RayJobOperator(DeferringOperator):
             fields["ray_cluster_spec"] = load_cluster_spec(self.ray_cluster_spec)
             fields["shutdown_after_job_finishes"] = self.shutdown_after_job_finishes or None
             fields["ttl_seconds_after_finished"] = self.ttl_seconds_after_finished
+            if self.queue_name:
+                # Created suspended, as Kueue's webhook would make it: Kueue admits it (suspend=false).
+                fields["suspend"] = True
         else:
             from airflow_ray_k8s.specs.rayjob import CLUSTER_SELECTOR_KEY
 
@@ -264,7 +284,7 @@ class RayJobOperator(DeferringOperator):
                 try_number=attempt,
                 expires_at=expiry_time(bound, self.ttl_seconds_after_finished),
                 spec_fields=self._spec_fields(),
-                labels=self.job_labels,
+                labels={**(self.job_labels or {}), **self.kueue_labels},
                 annotations=self.job_annotations,
             )
         except SpecValidationError as exc:
@@ -344,6 +364,8 @@ class RayJobOperator(DeferringOperator):
             tail_lines=self.log_tail_lines,
             delete_on_kill=True,
             collect_results=True,
+            # A queued job's start-up time counts from its admission (Kueue).
+            startup_timeout=self.startup_timeout if self.queue_name else None,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

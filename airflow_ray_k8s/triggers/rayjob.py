@@ -39,6 +39,9 @@ class RayJobTrigger(BaseTrigger):
     :param log_offset: characters of the driver log the task log already holds.
     :param log_interval: seconds between driver-log fetches while the job runs.
     :param startup_deadline: UNIX time by which the job must be running, or ``None``.
+    :param startup_timeout: seconds the job may take to start once Kueue admitted it: a RayJob
+        Kueue keeps suspended (queued) waits without a deadline, and once admitted has until
+        ``max(startup_deadline, admission + startup_timeout)``. ``None``: the deadline alone.
     :param tail_lines: driver-log lines kept for the event.
     :param delete_on_kill: delete the RayJob (and its cluster, when it created one) when a user
         kills the deferred task. A triggerer restart never deletes anything.
@@ -64,6 +67,7 @@ class RayJobTrigger(BaseTrigger):
         delete_on_kill: bool = False,
         wait_for_creation: bool = False,
         collect_results: bool = False,
+        startup_timeout: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.name = name
@@ -78,6 +82,7 @@ class RayJobTrigger(BaseTrigger):
         self.delete_on_kill = delete_on_kill
         self.wait_for_creation = wait_for_creation
         self.collect_results = collect_results
+        self.startup_timeout = startup_timeout
         self._fired = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -97,6 +102,7 @@ class RayJobTrigger(BaseTrigger):
                 "delete_on_kill": self.delete_on_kill,
                 "wait_for_creation": self.wait_for_creation,
                 "collect_results": self.collect_results,
+                "startup_timeout": self.startup_timeout,
             },
         )
 
@@ -116,6 +122,7 @@ class RayJobTrigger(BaseTrigger):
             tail_lines=self.tail_lines,
             wait_for_creation=self.wait_for_creation,
             collect_results=self.collect_results,
+            startup_timeout=self.startup_timeout,
             log=self.log,
         )
         payload = await wait.run()

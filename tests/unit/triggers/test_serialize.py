@@ -26,6 +26,7 @@ RAYJOB_KWARGS: dict[str, Any] = {
     "delete_on_kill": True,
     "wait_for_creation": True,
     "collect_results": True,
+    "startup_timeout": 45.0,
 }
 
 RAYCLUSTER_KWARGS: dict[str, Any] = {
