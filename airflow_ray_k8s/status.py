@@ -97,6 +97,20 @@ class Condition:
         )
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _desired(status: Mapping[str, Any]) -> dict[str, str]:
+    """``desiredCPU/Memory/GPU`` of a RayCluster status: what KubeRay sums over the head and every
+    replica's requests (absent before the cluster exists)."""
+    return {
+        "desired_cpu": _str(status.get("desiredCPU")),
+        "desired_memory": _str(status.get("desiredMemory")),
+        "desired_gpu": _str(status.get("desiredGPU")),
+    }
+
+
 def _conditions(status: Mapping[str, Any]) -> tuple[Condition, ...]:
     raw = status.get("conditions")
     if not isinstance(raw, list):
@@ -140,6 +154,10 @@ class RayJobStatus(_Conditions):
     :param deployment_status: ``status.jobDeploymentStatus`` verbatim.
     :param reason: ``status.reason`` (``AppFailed``, ``DeadlineExceeded``, ``ValidationFailed``...).
     :param message: ``status.message``.
+    :param ray_job_start_time: ``status.rayJobInfo.startTime``: when the Ray job (the driver) started,
+        to the millisecond, unlike the second-resolution ``startTime`` (when KubeRay began deploying).
+    :param desired_cpu: ``status.rayClusterStatus.desiredCPU`` (a quantity string), what the job's
+        cluster requests; with ``desired_memory`` / ``desired_gpu``, the base of the resource metrics.
     """
 
     name: str = ""
@@ -153,6 +171,12 @@ class RayJobStatus(_Conditions):
     dashboard_url: str = ""
     start_time: str = ""
     end_time: str = ""
+    creation_timestamp: str = ""
+    ray_job_start_time: str = ""
+    ray_job_end_time: str = ""
+    desired_cpu: str = ""
+    desired_memory: str = ""
+    desired_gpu: str = ""
     succeeded: int | None = None
     failed: int | None = None
     observed_generation: int | None = None
@@ -165,6 +189,8 @@ class RayJobStatus(_Conditions):
         """Read the status of a RayJob object dict; an object without status is "not started"."""
         name, namespace, resource_version, generation = _meta(obj)
         st = _status(obj)
+        info = _mapping(st.get("rayJobInfo"))
+        cluster = _mapping(st.get("rayClusterStatus"))
         return cls(
             name=name,
             namespace=namespace,
@@ -177,6 +203,10 @@ class RayJobStatus(_Conditions):
             dashboard_url=_str(st.get("dashboardURL")),
             start_time=_str(st.get("startTime")),
             end_time=_str(st.get("endTime")),
+            creation_timestamp=_str(_mapping(obj.get("metadata")).get("creationTimestamp")),
+            ray_job_start_time=_str(info.get("startTime")),
+            ray_job_end_time=_str(info.get("endTime")),
+            **_desired(cluster),
             succeeded=_int(st.get("succeeded")),
             failed=_int(st.get("failed")),
             observed_generation=_int(st.get("observedGeneration")),
@@ -280,6 +310,10 @@ class RayClusterStatus(_Conditions):
     ready_worker_replicas: int | None = None
     available_worker_replicas: int | None = None
     desired_worker_replicas: int | None = None
+    desired_cpu: str = ""
+    desired_memory: str = ""
+    desired_gpu: str = ""
+    creation_timestamp: str = ""
     observed_generation: int | None = None
     generation: int | None = None
     resource_version: str = ""
@@ -308,6 +342,8 @@ class RayClusterStatus(_Conditions):
             ready_worker_replicas=_int(st.get("readyWorkerReplicas")),
             available_worker_replicas=_int(st.get("availableWorkerReplicas")),
             desired_worker_replicas=_int(st.get("desiredWorkerReplicas")),
+            **_desired(st),
+            creation_timestamp=_str(_mapping(obj.get("metadata")).get("creationTimestamp")),
             observed_generation=_int(st.get("observedGeneration")),
             generation=generation,
             resource_version=resource_version,

@@ -341,7 +341,11 @@ class RayClusterWait:
     deadline: float | None = None
 
     def _base(self, status: str, **extra: Any) -> dict[str, Any]:
-        return {"status": status, "name": self.name, "namespace": self.namespace, **extra}
+        # observed_at: when the wait saw the outcome, for the start-up metric (the task may resume later).
+        return {
+            "status": status, "name": self.name, "namespace": self.namespace,
+            "observed_at": time.time(), **extra,
+        }  # fmt: skip
 
     async def run(self) -> dict[str, Any]:
         """Return the event payload (``{"status": ..., ...}``)."""

@@ -241,6 +241,7 @@ class RayClusterCreateOperator(DeferringOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Turn the wait's event into the task's outcome."""
+        from airflow_ray_k8s import metrics
         from airflow_ray_k8s._lifecycle import explain, jobs
         from airflow_ray_k8s.exceptions import RayClusterStartupError, RayK8sError
         from airflow_ray_k8s.hooks.kuberay import KubeRayHook
@@ -249,6 +250,7 @@ class RayClusterCreateOperator(DeferringOperator):
         hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
         kind = event.get("status")
         name, namespace = str(event.get("name")), str(event.get("namespace"))
+        metrics.emit_cluster_startup(event, metrics.task_tags(context, namespace))
         if kind == "ready":
             return self._xcom(namespace, name, jobs.dashboard_url(hook, namespace, name))
         if kind == "missing":
@@ -351,8 +353,12 @@ class RayClusterDeleteOperator(BaseOperator):
             raise AirflowFailException(f"{self.task_id}: cluster_name rendered empty")
         hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
         namespace = jobs.resolve_namespace(hook, self.namespace)
+        # Read first: what it requested over its life is sent once, by the try that deletes it.
+        existing = hook.get_or_none(RAYCLUSTER, name, namespace=namespace)
         if hook.delete(RAYCLUSTER, name, namespace=namespace):
             self.log.info("Deleting RayCluster %s/%s", namespace, name)
+            if existing is not None:
+                self._send_lifetime(context, namespace, existing)
         else:
             self.log.info("RayCluster %s/%s does not exist (deleted already)", namespace, name)
         if not self.wait_for_deletion or hook.get_or_none(RAYCLUSTER, name, namespace=namespace) is None:
@@ -369,6 +375,23 @@ class RayClusterDeleteOperator(BaseOperator):
         from airflow_ray_k8s._lifecycle.waits import run_inline
 
         self.execute_complete(context, run_inline(trigger))
+
+    @staticmethod
+    def _send_lifetime(context: Context, namespace: str, obj: dict[str, Any]) -> None:
+        from airflow_ray_k8s import metrics
+        from airflow_ray_k8s._lifecycle.jobs import creation_time
+        from airflow_ray_k8s.status import RayClusterStatus
+
+        created = creation_time(obj)
+        if created is None:
+            return
+        status = RayClusterStatus.from_object(obj)
+        resources = metrics.Resources.from_quantities(
+            status.desired_cpu, status.desired_memory, status.desired_gpu
+        )
+        metrics.emit_cluster_lifetime(
+            resources, max(time.time() - created, 0.0), metrics.task_tags(context, namespace)
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
         """Succeed when the cluster is gone."""

@@ -335,6 +335,8 @@ class RayJobOperator(DeferringOperator):
         self._rayjob = (namespace, status.name)
         self._push_dashboard_url(context, hook, status)
         if decision.action == "adopt":
+            # The try that saw this success died before taking it, so its figures were not sent.
+            self._send_metrics(context, namespace, status, {}, "adopted")
             return self._succeed(context, hook, status, obj=obj)
         if not self.wait_for_completion:
             return self._xcom(status)
@@ -381,11 +383,14 @@ class RayJobOperator(DeferringOperator):
         kind = event.get("status")
         name, namespace = str(event.get("name")), str(event.get("namespace"))
         self._rayjob = (namespace, name)
+        if kind in ("error", "deleted"):
+            self._send_metrics(context, namespace, RayJobStatus(name=name, namespace=namespace), event, kind)
         if kind == "error":
             raise RayK8sError(f"Waiting for RayJob {namespace}/{name} failed: {event.get('message')}")
         if kind == "deleted":
             raise RayJobFailedError(f"RayJob {namespace}/{name} was deleted before it finished", event)
         status = RayJobStatus.from_json(event.get("job") or {})
+        self._send_metrics(context, namespace, status, event, kind)
         if kind == "startup_timeout":
             message = explain.startup_failure(
                 "RayJob", namespace, name, self.startup_timeout, event.get("reasons") or []
@@ -407,6 +412,33 @@ class RayJobOperator(DeferringOperator):
         if status.is_validation_failed:
             raise AirflowFailException(message)
         raise RayJobFailedError(message, {"job": status.to_json(), "log_tail": event.get("log_tail") or []})
+
+    def _send_metrics(
+        self, context: Context, namespace: str, status: RayJobStatus, event: Mapping[str, Any], kind: Any
+    ) -> None:
+        """Send the finished job's figures (:mod:`airflow_ray_k8s.metrics`) once per outcome taken."""
+        from airflow_ray_k8s import metrics
+        from airflow_ray_k8s.status import JOB_STOPPED
+
+        if kind in ("error", "deleted", "startup_timeout"):
+            outcome, reason = kind, {"startup_timeout": "StartupTimeout"}.get(str(kind), "none")
+        elif status.is_success:
+            outcome, reason = "succeeded", status.reason
+        elif status.is_validation_failed:
+            outcome, reason = "validation_failed", "ValidationFailed"
+        elif status.job_status == JOB_STOPPED:
+            outcome, reason = "stopped", status.reason
+        else:
+            outcome, reason = "failed", status.reason
+        figures = metrics.rayjob_figures(
+            status,
+            event.get("timings"),
+            outcome=outcome,
+            reason=reason,
+            queue=self.queue_name or "",
+            own_cluster=self.ephemeral,
+        )
+        metrics.emit_rayjob(figures, metrics.task_tags(context, namespace))
 
     def _succeed(
         self,
