@@ -82,3 +82,14 @@ def test_quantities(raw: str, expected: float) -> None:
 def test_a_reason_is_one_name_segment() -> None:
     assert metrics._safe("Job.Deployment Status") == "Job_Deployment_Status"
     assert metrics._safe("") == "none"
+
+
+def test_every_name_sent_is_documented() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    names = [v for k, v in vars(metrics).items() if k.startswith(("RAYJOB_", "RAYCLUSTER_"))]
+    names += [f"{metrics.PREFIX}.rayjob.{s}" for s in metrics.RESOURCE_SUFFIXES]
+    missing = [n for n in names if f"`{n}" not in text]
+    assert missing == []
+    assert f"`{metrics.PREFIX}.raycluster.cpu_seconds`" in text
