@@ -191,7 +191,29 @@ class ConnectionSettings:
                     self.cluster_context,
                     self.disable_verify_ssl,
                     self.ssl_ca_cert,
+                    _kubeconfig_file_digest(self),
                 ]
             ).encode()
         ).hexdigest()[:16]
         return f"{self.conn_id or '<settings>'}:{digest}"
+
+
+def _kubeconfig_file_digest(settings: ConnectionSettings) -> str:
+    """What the kubeconfig file the client will read holds now (a digest, never the content).
+
+    A path alone does not name an API server: the file can be rewritten to point at another one
+    (a new cluster, rotated credentials, a test's fresh control plane), and a watch hub keyed on the
+    path would then answer from the old server's cache.
+    """
+    import hashlib
+    import os
+
+    if settings.in_cluster or settings.kube_config:
+        return ""
+    path = settings.kube_config_path or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    path = os.path.expanduser(path or "~/.kube/config")
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except OSError:
+        return ""

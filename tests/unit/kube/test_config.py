@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from airflow.sdk import Connection
@@ -128,3 +129,16 @@ def test_settings_from_both_connection_types(conn_type: str) -> None:
 def test_other_connection_types_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="'postgres'"):
         settings_from_connection(Connection(conn_id="db", conn_type="postgres"))
+
+
+def test_a_rewritten_kubeconfig_file_is_another_identity(tmp_path: Path) -> None:
+    """A watch hub is keyed on the identity: a file rewritten to point at another API server (a
+    fresh control plane under the same path) must not reach the old server's hub."""
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG)
+    s = ConnectionSettings(kube_config_path=str(path), conn_id="c")
+    before = s.identity
+    assert s.identity == before
+    path.write_text(KUBECONFIG.replace("tok-SECRET-123", "tok-OTHER"))
+    assert s.identity != before
+    assert "tok-OTHER" not in s.identity
