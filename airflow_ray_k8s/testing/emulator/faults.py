@@ -67,7 +67,35 @@ class LoggedRequest:
     watch: bool
 
 
-class RequestLog:
+class RequestQueries:
+    """Queries over a log of requests; a subclass provides :meth:`snapshot`.
+
+    Shared by the local KubeRay's own log and the real API server's audit log, so that a test asks
+    both the same way.
+    """
+
+    def snapshot(self) -> list[LoggedRequest]:
+        """A copy of the requests logged so far."""
+        raise NotImplementedError
+
+    def filter(
+        self, method: str | None = None, path: str | None = None, watch: bool | None = None
+    ) -> list[LoggedRequest]:
+        """Logged requests by method, path regex (``re.search``) and watch flag."""
+        return [
+            r
+            for r in self.snapshot()
+            if (method is None or r.method == method.upper())
+            and (path is None or re.search(path, r.path))
+            and (watch is None or r.watch == watch)
+        ]
+
+    def count(self, method: str | None = None, path: str | None = None, watch: bool | None = None) -> int:
+        """How many logged requests match (see :meth:`filter`)."""
+        return len(self.filter(method, path, watch))
+
+
+class RequestLog(RequestQueries):
     """The requests served, newest last; bounded so long scale runs stay flat in memory.
 
     :param maxlen: requests kept.
@@ -85,22 +113,6 @@ class RequestLog:
         """A copy of the log."""
         with self._lock:
             return list(self._items)
-
-    def filter(
-        self, method: str | None = None, path: str | None = None, watch: bool | None = None
-    ) -> list[LoggedRequest]:
-        """Logged requests by method, path regex (``re.search``) and watch flag."""
-        return [
-            r
-            for r in self.snapshot()
-            if (method is None or r.method == method.upper())
-            and (path is None or re.search(path, r.path))
-            and (watch is None or r.watch == watch)
-        ]
-
-    def count(self, method: str | None = None, path: str | None = None, watch: bool | None = None) -> int:
-        """How many logged requests match (see :meth:`filter`)."""
-        return len(self.filter(method, path, watch))
 
     def clear(self) -> None:
         """Forget the logged requests."""

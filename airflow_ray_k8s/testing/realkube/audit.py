@@ -10,12 +10,11 @@ same assertion holds on both backends without trusting the provider's own accoun
 from __future__ import annotations
 
 import json
-import re
 import threading
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from airflow_ray_k8s.testing.emulator.faults import LoggedRequest
+from airflow_ray_k8s.testing.emulator.faults import LoggedRequest, RequestQueries
 
 # The audit "verb" of a request and the HTTP method that carried it.
 _METHODS = {
@@ -41,7 +40,7 @@ def audit_policy(users: list[str]) -> str:
     return json.dumps(policy)
 
 
-class AuditRequests:
+class AuditRequests(RequestQueries):
     """The audit log as a request log (``filter``/``count``/``clear`` like the local KubeRay's).
 
     :param path: the log kube-apiserver writes (``--audit-log-path``), one JSON event per line.
@@ -79,22 +78,6 @@ class AuditRequests:
                 )
             )
         return requests
-
-    def filter(
-        self, method: str | None = None, path: str | None = None, watch: bool | None = None
-    ) -> list[LoggedRequest]:
-        """Recorded requests by method, path regex (``re.search``) and watch flag."""
-        return [
-            r
-            for r in self.snapshot()
-            if (method is None or r.method == method.upper())
-            and (path is None or re.search(path, r.path))
-            and (watch is None or r.watch == watch)
-        ]
-
-    def count(self, method: str | None = None, path: str | None = None, watch: bool | None = None) -> int:
-        """How many recorded requests match (see :meth:`filter`)."""
-        return len(self.filter(method, path, watch))
 
     def clear(self) -> None:
         """Forget what was recorded so far (the log itself is kept for a post-mortem)."""
