@@ -13,6 +13,9 @@ task takes the job's outcome):
 ``ray_k8s.rayjob.startup``
     Admission (or creation) until the Ray job's driver started: the cluster's provisioning, image
     pulls, head readiness and the submission. The figure image pre-pulling lowers.
+``ray_k8s.rayjob.cluster_startup``
+    The part of that until the job's own cluster was first ready (whole seconds, KubeRay's
+    timestamps); the rest is the submission and the driver's start.
 ``ray_k8s.rayjob.run``
     The Ray job's own run time (``rayJobInfo`` start to end).
 ``ray_k8s.rayjob.cpu_seconds``, ``.memory_mib_seconds``, ``.gpu_seconds``
@@ -58,6 +61,7 @@ PREFIX = "ray_k8s"
 
 RAYJOB_QUEUE_WAIT = f"{PREFIX}.rayjob.queue_wait"
 RAYJOB_STARTUP = f"{PREFIX}.rayjob.startup"
+RAYJOB_CLUSTER_STARTUP = f"{PREFIX}.rayjob.cluster_startup"
 RAYJOB_RUN = f"{PREFIX}.rayjob.run"
 RAYJOB_OUTCOME = f"{PREFIX}.rayjob.outcome"
 RAYCLUSTER_STARTUP = f"{PREFIX}.raycluster.startup"
@@ -118,6 +122,7 @@ class RayJobFigures:
     queue: str = ""
     queue_wait: float | None = None
     startup: float | None = None
+    cluster_startup: float | None = None
     run: float | None = None
     held: float | None = None
     resources: Resources = Resources()
@@ -161,6 +166,7 @@ def rayjob_figures(
         queue=queue,
         queue_wait=_span(created, admitted) if queue else None,
         startup=_span(admitted, running),
+        cluster_startup=_span(admitted, parse_time(job.cluster_ready_time)) if own_cluster else None,
         run=_span(running, ended),
         held=_span(admitted, ended) if running is not None and own_cluster else None,
         resources=Resources.from_quantities(job.desired_cpu, job.desired_memory, job.desired_gpu),
@@ -195,6 +201,7 @@ def emit_rayjob(figures: RayJobFigures, tags: Mapping[str, str]) -> None:
     tags = {**tags, "queue": figures.queue or "none"}
     _timing(RAYJOB_QUEUE_WAIT, figures.queue_wait, tags)
     _timing(RAYJOB_STARTUP, figures.startup, tags)
+    _timing(RAYJOB_CLUSTER_STARTUP, figures.cluster_startup, tags)
     _timing(RAYJOB_RUN, figures.run, tags)
     if figures.held is not None:
         _resources(f"{PREFIX}.rayjob", figures.resources, figures.held, tags)

@@ -111,6 +111,18 @@ def _desired(status: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def _ready_time(status: Mapping[str, Any]) -> str:
+    """When a RayCluster first became ready: ``stateTransitionTimes.ready``, else the time the
+    ``RayClusterProvisioned`` condition turned true (``""`` if neither says)."""
+    ready = _str(_mapping(status.get("stateTransitionTimes")).get("ready"))
+    if ready:
+        return ready
+    for cond in _conditions(status):
+        if cond.type == COND_PROVISIONED and cond.is_true:
+            return cond.last_transition_time
+    return ""
+
+
 def _conditions(status: Mapping[str, Any]) -> tuple[Condition, ...]:
     raw = status.get("conditions")
     if not isinstance(raw, list):
@@ -156,6 +168,8 @@ class RayJobStatus(_Conditions):
     :param message: ``status.message``.
     :param ray_job_start_time: ``status.rayJobInfo.startTime``: when the Ray job (the driver) started,
         to the millisecond, unlike the second-resolution ``startTime`` (when KubeRay began deploying).
+    :param cluster_ready_time: when the job's RayCluster first became ready (its status as KubeRay
+        copies it into the RayJob's).
     :param desired_cpu: ``status.rayClusterStatus.desiredCPU`` (a quantity string), what the job's
         cluster requests; with ``desired_memory`` / ``desired_gpu``, the base of the resource metrics.
     """
@@ -174,6 +188,7 @@ class RayJobStatus(_Conditions):
     creation_timestamp: str = ""
     ray_job_start_time: str = ""
     ray_job_end_time: str = ""
+    cluster_ready_time: str = ""
     desired_cpu: str = ""
     desired_memory: str = ""
     desired_gpu: str = ""
@@ -206,6 +221,7 @@ class RayJobStatus(_Conditions):
             creation_timestamp=_str(_mapping(obj.get("metadata")).get("creationTimestamp")),
             ray_job_start_time=_str(info.get("startTime")),
             ray_job_end_time=_str(info.get("endTime")),
+            cluster_ready_time=_ready_time(cluster),
             **_desired(cluster),
             succeeded=_int(st.get("succeeded")),
             failed=_int(st.get("failed")),

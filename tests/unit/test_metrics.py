@@ -24,6 +24,7 @@ def _job(**status: object) -> RayJobStatus:
         "start_time": _iso(0),
         "ray_job_start_time": _iso(10),
         "ray_job_end_time": _iso(70),
+        "cluster_ready_time": _iso(8),
         "desired_cpu": "2500m",
         "desired_memory": "3Gi",
         "desired_gpu": "1",
@@ -36,6 +37,7 @@ def test_kuberays_timestamps_give_startup_run_and_resources_without_the_waits_ti
     figures = metrics.rayjob_figures(_job(), None, outcome="succeeded", reason="")
     assert (figures.startup, figures.run, figures.held, figures.queue_wait) == (10, 60, 70, None)
     assert figures.reason == "none"
+    assert figures.cluster_startup == 8  # of the 10 s, the cluster took 8 and the submission 2
     assert figures.resources == metrics.Resources(cpu=2.5, memory_mib=3072, gpu=1)
     assert figures.resources.times(figures.held) == (175, 215040, 70)
 

@@ -70,6 +70,10 @@ def test_a_dag_run_sends_startup_run_resources_and_outcomes_to_statsd(
     # From the RayJob's creationTimestamp (whole seconds) to the driver's start: a scripted cluster
     # is ready in 0.2 s, so this is under the second of truncation plus the controller's passes.
     assert 0 < startup_ms.value < 5000
+    cluster_ms = _one(ours, "airflow.ray_k8s.rayjob.cluster_startup", "train")
+    # Whole seconds (KubeRay's timestamps), and part of the start-up up to a second of truncation.
+    assert cluster_ms.value % 1000 == 0
+    assert cluster_ms.value <= startup_ms.value + 1000
     out = xcom(dr, "train")
     assert out["job_status"] == "SUCCEEDED"
     # Held from creation to the job's end, times KubeRay's desired resources (3 CPU, 5 GiB, 1 GPU).
