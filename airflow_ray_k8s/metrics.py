@@ -150,12 +150,12 @@ def rayjob_figures(
     from airflow_ray_k8s._lifecycle.jobs import parse_time
 
     seen = timings or {}
-    created = parse_time(job.creation_timestamp) or _float(seen.get("queued_since"))
+    created = _refine(parse_time(job.creation_timestamp), None) or _float(seen.get("queued_since"))
     admitted = created
     if queue:
         # The wait saw the admission to the second's fraction; KubeRay restarts ``startTime`` when
         # an admitted job initialises, which is the fallback after a restart of the triggerer.
-        admitted = _float(seen.get("admitted_at")) or parse_time(job.start_time) or created
+        admitted = _float(seen.get("admitted_at")) or _refine(parse_time(job.start_time), None) or created
     running = _refine(parse_time(job.ray_job_start_time), _float(seen.get("running_at")))
     ended = _refine(
         parse_time(job.ray_job_end_time) or parse_time(job.end_time), _float(seen.get("ended_at"))
@@ -166,7 +166,9 @@ def rayjob_figures(
         queue=queue,
         queue_wait=_span(created, admitted) if queue else None,
         startup=_span(admitted, running),
-        cluster_startup=_span(admitted, parse_time(job.cluster_ready_time)) if own_cluster else None,
+        cluster_startup=_span(admitted, _refine(parse_time(job.cluster_ready_time), None))
+        if own_cluster
+        else None,
         run=_span(running, ended),
         held=_span(admitted, ended) if running is not None and own_cluster else None,
         resources=Resources.from_quantities(job.desired_cpu, job.desired_memory, job.desired_gpu),
@@ -174,16 +176,18 @@ def rayjob_figures(
 
 
 def _refine(recorded: float | None, observed: float | None) -> float | None:
-    """A moment from KubeRay's timestamp and the wait's observation of it.
+    """The best estimate of a moment from KubeRay's timestamp and the wait's observation of it.
 
-    Kubernetes writes times in whole seconds, so the moment lies within the second after
-    ``recorded``; the wait saw it a little later (watch and polling lag), so not after ``observed``.
-    The observation clamped into that second keeps its fraction when the lag is short and is never
-    off by more than the second otherwise.
+    Kubernetes writes times in whole seconds, so the moment lies in the second after ``recorded``.
+    The wait saw it a little later (the watch's delay, KubeRay's polling). An observation inside that
+    second is a tight bound and is taken; one after it says only that the lag was long, and the
+    middle of the second is then the estimate that is right on average.
     """
-    if recorded is None or observed is None:
-        return recorded if observed is None else observed
-    return min(max(observed, recorded), recorded + 1.0)
+    if recorded is None:
+        return observed
+    if observed is not None and recorded <= observed <= recorded + 1.0:
+        return observed
+    return recorded + 0.5
 
 
 def _float(value: Any) -> float | None:

@@ -42,11 +42,11 @@ def test_kuberays_timestamps_give_startup_run_and_resources_without_the_waits_ti
     assert figures.resources.times(figures.held) == (175, 215040, 70)
 
 
-def test_the_waits_observation_refines_a_whole_second_but_never_leaves_it() -> None:
+def test_an_observation_inside_kuberays_second_refines_it_and_a_late_one_does_not() -> None:
     seen = {"running_at": _ts(10.4), "ended_at": _ts(75)}  # the end seen 5 s late (KubeRay's poll)
     figures = metrics.rayjob_figures(_job(), seen, outcome="succeeded", reason="")
-    assert figures.startup == pytest.approx(10.4)
-    assert figures.run == pytest.approx(71 - 10.4)  # clamped to the end of KubeRay's second
+    assert figures.startup == pytest.approx(10.4 - 0.5)  # creation: the middle of its second
+    assert figures.run == pytest.approx(70.5 - 10.4)  # the late end: the middle of its second
 
 
 def test_a_queued_job_counts_from_its_admission() -> None:
@@ -54,9 +54,10 @@ def test_a_queued_job_counts_from_its_admission() -> None:
     figures = metrics.rayjob_figures(
         job, {"admitted_at": _ts(299.5)}, outcome="succeeded", reason="", queue="team-a"
     )
-    assert figures.queue_wait == pytest.approx(299.5)
-    assert figures.startup == pytest.approx(20.5)
-    assert figures.held == pytest.approx(80.5)  # resources are requested from admission only
+    # Whole-second timestamps count from the middle of their second: created at 0.5.
+    assert figures.queue_wait == pytest.approx(299)
+    assert figures.startup == pytest.approx(21)
+    assert figures.held == pytest.approx(81)  # resources are requested from admission only
     # After a triggerer restart the wait did not see the admission: KubeRay's startTime stands in.
     restarted = metrics.rayjob_figures(job, {}, outcome="succeeded", reason="", queue="team-a")
     assert (restarted.queue_wait, restarted.startup) == (300, 20)

@@ -48,10 +48,11 @@ def _one(samples: list[Sample], name: str, task_id: str) -> Sample:
     return found[0]
 
 
+@pytest.mark.timeout(600)
 def test_a_dag_run_sends_startup_run_resources_and_outcomes_to_statsd(
-    local_kuberay_scripted: Any, statsd: StatsdListener
+    kuberay: Any, statsd: StatsdListener
 ) -> None:
-    kr = local_kuberay_scripted
+    kr = kuberay
     module = importlib.import_module("ray_fleet")
     dr = run(module.ray_fleet_metrics)
     tis = task_instances(dr)
@@ -65,15 +66,18 @@ def test_a_dag_run_sends_startup_run_resources_and_outcomes_to_statsd(
     run_ms = _one(ours, "airflow.ray_k8s.rayjob.run", "train")
     assert run_ms.kind == "ms"
     assert run_ms.tags == {**tags, "task_id": "train"}
-    assert module.METRICS_RUN_SECONDS * 1000 <= run_ms.value < module.METRICS_RUN_SECONDS * 1000 + 500
+    # Ray's own start and end of the job, whole seconds refined by the wait's observations (half a
+    # second off at most); on real Ray it includes the job's set-up before the driver (a few s).
+    slack = 1000 if kr.mode == "scripted" else 30_000
+    assert module.METRICS_RUN_SECONDS * 1000 - 500 <= run_ms.value < module.METRICS_RUN_SECONDS * 1000 + slack
     startup_ms = _one(ours, "airflow.ray_k8s.rayjob.startup", "train")
     # From the RayJob's creationTimestamp (whole seconds) to the driver's start: a scripted cluster
-    # is ready in 0.2 s, so this is under the second of truncation plus the controller's passes.
-    assert 0 < startup_ms.value < 5000
+    # is ready in 0.2 s, a real head in 5-60 s on this machine.
+    assert 0 < startup_ms.value < (5000 if kr.mode == "scripted" else 200_000)
     cluster_ms = _one(ours, "airflow.ray_k8s.rayjob.cluster_startup", "train")
-    # Whole seconds (KubeRay's timestamps), and part of the start-up up to a second of truncation.
+    # Whole seconds apart (KubeRay's timestamps), and part of the start-up up to half a second.
     assert cluster_ms.value % 1000 == 0
-    assert cluster_ms.value <= startup_ms.value + 1000
+    assert cluster_ms.value <= startup_ms.value + 500
     out = xcom(dr, "train")
     assert out["job_status"] == "SUCCEEDED"
     # Held from creation to the job's end, times KubeRay's desired resources (3 CPU, 5 GiB, 1 GPU).
@@ -98,10 +102,11 @@ def test_a_dag_run_sends_startup_run_resources_and_outcomes_to_statsd(
     failed = _one(ours, "airflow.ray_k8s.rayjob.outcome.failed.AppFailed", "boom")
     assert failed.value == 1
     assert failed.tags["reason"] == "AppFailed"
-    assert 200 <= _one(ours, "airflow.ray_k8s.rayjob.run", "boom").value < 700
+    assert 0 < _one(ours, "airflow.ray_k8s.rayjob.run", "boom").value < 200 + slack
 
     # The shared cluster: its start-up (creation to ready) and, when deleted, its lifetime's resources.
-    assert 0 < _one(ours, "airflow.ray_k8s.raycluster.startup", "create_cluster").value < 5000
+    limit = 5000 if kr.mode == "scripted" else 200_000
+    assert 0 < _one(ours, "airflow.ray_k8s.raycluster.startup", "create_cluster").value < limit
     assert _one(ours, "airflow.ray_k8s.raycluster.outcome.ready.none", "create_cluster").value == 1
     lifetime_cpu = _one(ours, "airflow.ray_k8s.raycluster.cpu_seconds", "delete_cluster")
     assert lifetime_cpu.value >= 1  # 1 CPU for at least the run's duration

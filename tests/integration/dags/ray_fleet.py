@@ -47,7 +47,8 @@ METRICS_RUN_SECONDS = 1.5
 with _dag("ray_fleet_metrics") as ray_fleet_metrics:
     train = RayJobOperator(
         task_id="train",
-        entrypoint="python -c 'print(1)'",
+        # Sleeps as long as the scripted job lasts: the same figures on real Ray heads.
+        entrypoint=f"python -c 'import time; time.sleep({METRICS_RUN_SECONDS})'",
         ray_cluster_spec=METRICS_CLUSTER,
         job_annotations=scripted("SUCCEEDED", METRICS_RUN_SECONDS),
         deferrable=True,
