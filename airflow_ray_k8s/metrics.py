@@ -11,13 +11,14 @@ task takes the job's outcome):
 ``ray_k8s.rayjob.queue_wait``
     Kueue queue time: creation until admission (only for RayJobs with ``queue_name``).
 ``ray_k8s.rayjob.startup``
-    Admission (or creation) until the Ray job's driver started: the cluster's provisioning, image
+    Admission (or creation) until Ray accepted the job: the cluster's provisioning, image
     pulls, head readiness and the submission. The figure image pre-pulling lowers.
 ``ray_k8s.rayjob.cluster_startup``
     The part of that until the job's own cluster was first ready (whole seconds, KubeRay's
     timestamps); the rest is the submission and the driver's start.
 ``ray_k8s.rayjob.run``
-    The Ray job's own run time (``rayJobInfo`` start to end).
+    The Ray job's duration as Ray reports it (``rayJobInfo`` start to end: from Ray's acceptance
+    of the job, so it includes the job's set-up before the driver).
 ``ray_k8s.rayjob.cpu_seconds``, ``.memory_mib_seconds``, ``.gpu_seconds``
     What the job's cluster requested (KubeRay's ``desiredCPU/Memory/GPU``) times how long it held
     it: admission (or creation) until the job ended. Rounded to whole units; the TTL after the end
