@@ -236,8 +236,8 @@ def test_a_30_day_backfill_through_a_2_slot_queue_runs_each_interval_once(
     # Never more than the queue's 2 clusters at once (the store's high-water mark).
     peak = kr.call(lambda: kr.store.peak[RAYCLUSTER])
     assert 1 <= peak <= SLOTS
-    print(f"backfill: {DAYS} intervals, {queued} suspended after the deferrals, peak clusters {peak}")
     text = (captured := capfd.readouterr()).out + captured.err
     assert "did not become ready within" not in text
     assert text.count("was admitted by Kueue LocalQueue 'ray-backfill'") >= DAYS - SLOTS
+    print(f"backfill: {DAYS} intervals, {queued} suspended after the deferrals, peak clusters {peak}")
     assert_nothing_left(kr)
