@@ -69,8 +69,11 @@ def examples_bundle(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def _scripted(dag: Any) -> None:
-    """Make the example's job a scripted 1-second success (the real entrypoint does the same)."""
+    """Make the example's job a scripted 1-second success (the real entrypoint does the same), with
+    a 5 s start-up timeout: the last intervals wait far longer than that in the queue, so the
+    timeout would fire if it counted from the RayJob's creation instead of its admission."""
     task = dag.get_task("train")
+    task.startup_timeout = 5.0
     task.job_annotations = {
         "emulator.airflow-ray-k8s.io/outcome": "SUCCEEDED",
         "emulator.airflow-ray-k8s.io/duration-seconds": "1",
