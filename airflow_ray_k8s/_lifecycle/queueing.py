@@ -8,6 +8,7 @@ See https://kueue.sigs.k8s.io/docs/tasks/run/rayjobs/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,8 @@ from airflow_ray_k8s.naming import label_value_errors
 LABEL_QUEUE_NAME = "kueue.x-k8s.io/queue-name"
 #: The WorkloadPriorityClass of a workload (decides who is admitted / preempted first).
 LABEL_PRIORITY_CLASS = "kueue.x-k8s.io/priority-class"
+
+_OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 def kueue_labels(task_id: str, queue_name: str | None, priority_class: str | None) -> dict[str, str]:
@@ -31,13 +34,24 @@ def kueue_labels(task_id: str, queue_name: str | None, priority_class: str | Non
     ):
         if value is None:
             continue
-        errors = label_value_errors(value) if value else ["must not be empty"]
+        errors = _name_errors(value)
         if errors:
             raise ValueError(f"{task_id}: {param} {value!r} {'; '.join(errors)}")
         labels[key] = value
     if LABEL_PRIORITY_CLASS in labels and LABEL_QUEUE_NAME not in labels:
         raise ValueError(f"{task_id}: priority_class needs queue_name (Kueue ignores it without a queue)")
     return labels
+
+
+def _name_errors(value: str) -> list[str]:
+    """Why ``value`` cannot name a LocalQueue / WorkloadPriorityClass in a label: it must be a
+    Kubernetes object name (DNS-1123 subdomain) that is also a label value (at most 63 characters)."""
+    if not isinstance(value, str) or not value:
+        return ["must not be empty"]
+    errors = label_value_errors(value)
+    if not errors and not _OBJECT_NAME.fullmatch(value):
+        errors.append("must be a Kubernetes object name: lower case alphanumerics, '-' or '.'")
+    return errors
 
 
 def queue_of(obj: Mapping[str, Any] | None) -> str:

@@ -33,6 +33,13 @@ QUEUED_LOG_INTERVAL = 60.0
 _RAN = frozenset({JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_STOPPED})
 
 
+def _utc(moment: float) -> str:
+    """A UNIX time as an ISO 8601 UTC time to the second, for the task log."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def has_started(status: RayJobStatus) -> bool:
     """Whether the job got past cluster startup (the driver was submitted)."""
     return status.job_status in _RAN or status.deployment_status in ("Running", "Complete")
@@ -107,7 +114,6 @@ class RayJobWait:
                 self._recorded_offset = recorded
                 self._cursor.offset = max(self._cursor.offset, recorded)
                 first = False
-                self._resume_after_admission(obj, status)
             queued = self._track_queue(obj, status)
             if self._running_at is None and has_started(status):
                 self._running_at = time.time()
@@ -149,27 +155,29 @@ class RayJobWait:
 
     # --- Kueue ------------------------------------------------------------------------------------
 
-    def _resume_after_admission(self, obj: dict[str, Any], status: RayJobStatus) -> None:
-        """A wait that starts on an admitted queued RayJob (a triggerer restart): its start-up time
-        counts from KubeRay's ``startTime``, which KubeRay sets anew when the admitted job starts."""
-        if not queue_of(obj) or is_suspended(obj) or self.startup_timeout is None:
-            return
-        from airflow_ray_k8s._lifecycle.jobs import parse_time
-
-        started = parse_time(status.start_time)
-        if started is not None:
-            self.startup_deadline = max(self.startup_deadline or 0.0, started + self.startup_timeout)
-
     def _track_queue(self, obj: dict[str, Any], status: RayJobStatus) -> bool:
-        """Note (and log) Kueue's suspension and admission; True while the RayJob is queued."""
-        queue = queue_of(obj)
-        queued = bool(queue) and is_suspended(obj) and not has_started(status)
-        now = time.time()
-        if queued:
-            if self._queued_since is None:
-                from airflow_ray_k8s._lifecycle.jobs import creation_time
+        """Note (and log) Kueue's suspension and admission; True while Kueue keeps the RayJob queued.
 
+        Once admitted, the job has ``startup_timeout`` seconds from its admission to start (the
+        deadline never moves earlier than ``startup_deadline``).
+        """
+        queue = queue_of(obj)
+        if not queue:
+            return False
+        from airflow_ray_k8s._lifecycle.jobs import creation_time, parse_time
+
+        now = time.time()
+        if is_suspended(obj) and not status.is_terminal:
+            if self._queued_since is None:
+                # Queued since its creation (also for a wait that starts late, after a restart).
                 self._queued_since = creation_time(obj) or now
+            elif self._admitted_at is not None:
+                # Suspended again after an admission: Kueue preempted it (KubeRay deletes its cluster).
+                self._say(
+                    "RayJob %s was suspended again by Kueue LocalQueue %r (preempted)", self.name, queue
+                )
+                self._queued_since, self._admitted_at = now, None
+                self._next_queue_log = 0.0
             if now >= self._next_queue_log:
                 self._next_queue_log = now + QUEUED_LOG_INTERVAL
                 self._say(
@@ -178,14 +186,22 @@ class RayJobWait:
                     self.name, queue, now - self._queued_since,
                 )  # fmt: skip
             return True
-        if self._queued_since is not None and self._admitted_at is None:
-            self._admitted_at = now
+        if self._admitted_at is None:
+            admitted = now
+            if self._queued_since is None:
+                # Admitted before this wait first looked: KubeRay re-initialised the job at its
+                # admission and set ``startTime`` then (unless it has yet to, still "Suspended").
+                self._queued_since = creation_time(obj) or now
+                started = parse_time(status.start_time)
+                if started is not None and status.deployment_status not in ("", "Suspended", "Suspending"):
+                    admitted = min(max(started, self._queued_since), now)
+            self._admitted_at = admitted
             self._say(
-                "RayJob %s was admitted by Kueue LocalQueue %r after %.1f s queued",
-                self.name, queue, now - self._queued_since,
+                "RayJob %s was admitted by Kueue LocalQueue %r at %s after %.1f s queued",
+                self.name, queue, _utc(admitted), admitted - self._queued_since,
             )  # fmt: skip
             if self.startup_timeout is not None:
-                self.startup_deadline = max(self.startup_deadline or 0.0, now + self.startup_timeout)
+                self.startup_deadline = max(self.startup_deadline or 0.0, admitted + self.startup_timeout)
         return False
 
     def _say(self, message: str, *args: Any) -> None:
@@ -339,6 +355,9 @@ class RayClusterWait:
     wait_for: str = "ready"
     condition_type: str | None = None
     deadline: float | None = None
+    startup_timeout: float | None = None
+    log: Any = None
+    _queued: bool = field(init=False, default=False)
 
     def _base(self, status: str, **extra: Any) -> dict[str, Any]:
         # observed_at: when the wait saw the outcome, for the start-up metric (the task may resume later).
@@ -361,6 +380,9 @@ class RayClusterWait:
                     event = self._check(obj)
                     if event is not None:
                         return event
+                    if self._kueue_holds(obj):
+                        obj = await updates.next(timeout=None)
+                        continue
                     if self.deadline is not None and time.time() >= self.deadline:
                         return await self._timed_out(kube, obj)
                     timeout = None if self.deadline is None else max(self.deadline - time.time(), 0.05)
@@ -369,6 +391,31 @@ class RayClusterWait:
             raise
         except Exception as exc:
             return self._base("error", message=str(exc))
+
+    def _kueue_holds(self, obj: dict[str, Any] | None) -> bool:
+        """True while Kueue keeps a queued cluster suspended; on its admission, move the deadline
+        to ``startup_timeout`` after it."""
+        queue = queue_of(obj)
+        if not queue or self.wait_for != "ready":
+            return False
+        if is_suspended(obj):
+            if not self._queued and self.log is not None:
+                self.log.info(
+                    "RayCluster %s is queued in Kueue LocalQueue %r (suspended until admitted; the "
+                    "start-up timeout counts from admission)", self.name, queue,
+                )  # fmt: skip
+            self._queued = True
+            return True
+        if self._queued:
+            self._queued = False
+            now = time.time()
+            if self.log is not None:
+                self.log.info(
+                    "RayCluster %s was admitted by Kueue LocalQueue %r at %s", self.name, queue, _utc(now)
+                )
+            if self.startup_timeout is not None:
+                self.deadline = max(self.deadline or 0.0, now + self.startup_timeout)
+        return False
 
     def _check(self, obj: dict[str, Any] | None) -> dict[str, Any] | None:
         from airflow_ray_k8s.status import RayClusterStatus

@@ -68,6 +68,11 @@ class RayClusterCreateOperator(DeferringOperator):
     :param delete_on_startup_failure: delete the cluster this task instance created when the task
         fails before it is ready (default ``True``; ``False`` keeps it for inspection).
     :param name_prefix: readable prefix of the derived name.
+    :param queue_name: create the cluster through this Kueue LocalQueue (label
+        ``kueue.x-k8s.io/queue-name``): it is created suspended and starts when Kueue admits it;
+        it holds the queue's quota for as long as it exists. ``startup_timeout`` counts from admission.
+    :param priority_class: Kueue WorkloadPriorityClass (label ``kueue.x-k8s.io/priority-class``);
+        needs ``queue_name``.
     """
 
     template_fields: Sequence[str] = (
@@ -120,6 +125,8 @@ class RayClusterCreateOperator(DeferringOperator):
         self.delete_on_startup_failure = delete_on_startup_failure
         self.name_prefix = name_prefix
         self.kueue_labels = kueue_labels(self.task_id, queue_name, priority_class)
+        self.queue_name = queue_name
+        self.priority_class = priority_class
         self._created: tuple[str, str] | None = None
 
     def build_raycluster(self, context: Context, namespace: str) -> dict[str, Any]:
@@ -134,7 +141,7 @@ class RayClusterCreateOperator(DeferringOperator):
 
         identity, _ = identity_from_context(context)
         try:
-            return raycluster_body(
+            body = raycluster_body(
                 name=self._cluster_name(context),
                 namespace=namespace,
                 identity=identity,
@@ -146,6 +153,10 @@ class RayClusterCreateOperator(DeferringOperator):
             )
         except SpecValidationError as exc:
             raise AirflowFailException(f"{self.task_id}: {exc}") from exc
+        if self.queue_name:
+            # Created suspended, as Kueue's webhook makes it: Kueue admits it (suspend=false).
+            body["spec"]["suspend"] = True
+        return body
 
     def _cluster_name(self, context: Context) -> str:
         """``cluster_name``, or the name derived from the task instance (the same for every try)."""
@@ -215,6 +226,8 @@ class RayClusterCreateOperator(DeferringOperator):
             wait_for="ready",
             deadline=(creation_time(obj) or time.time()) + self.startup_timeout,
             delete_on_kill=owned,
+            # A queued cluster's start-up time counts from its admission (Kueue).
+            startup_timeout=self.startup_timeout if self.queue_name else None,
         )
 
     def _owns(self, hook: Any, namespace: str, name: str, context: Context) -> bool:

@@ -98,7 +98,8 @@ class RayJobOperator(DeferringOperator):
         the RayJob is created suspended and starts when Kueue admits it. The task waits deferred
         meanwhile, logs that it is queued and for how long, and ``startup_timeout`` counts from
         admission. Needs ``ray_cluster_spec`` (KubeRay does not suspend jobs on existing clusters).
-    :param priority_class: Kueue WorkloadPriorityClass (label ``kueue.x-k8s.io/priority-class``).
+    :param priority_class: Kueue WorkloadPriorityClass (label ``kueue.x-k8s.io/priority-class``);
+        needs ``queue_name``.
     """
 
     template_fields: Sequence[str] = (
@@ -190,6 +191,12 @@ class RayJobOperator(DeferringOperator):
             shutdown_after_job_finishes = ephemeral and deletion_strategy is None
         if ttl_seconds_after_finished is None and shutdown_after_job_finishes:
             ttl_seconds_after_finished = DEFAULT_TTL_SECONDS
+        if queue_name is not None and not shutdown_after_job_finishes:
+            # KubeRay's rule for suspended RayJobs; Kueue would otherwise never get the quota back.
+            raise ValueError(
+                f"{self.task_id}: queue_name needs shutdown_after_job_finishes (not False, and no "
+                "deletion_strategy): KubeRay suspends only RayJobs that delete their cluster"
+            )
         self.entrypoint = entrypoint
         self.ray_cluster_spec = ray_cluster_spec
         self.cluster_name = cluster_name
@@ -329,7 +336,8 @@ class RayJobOperator(DeferringOperator):
             if decision.action == "attach":
                 # This try waits for it now: its expiry must cover this try's wait too.
                 jobs.extend_expiry(hook, namespace, obj, body)
-        if self.ephemeral and decision.action != "adopt":
+        if self.ephemeral and decision.action != "adopt" and not self.queue_name:
+            # (A queued job's cluster is named when Kueue admits it: no link to wait for now.)
             obj = dict(jobs.wait_for_cluster_name(hook, namespace, obj))
         status = RayJobStatus.from_object(obj)
         self._rayjob = (namespace, status.name)

@@ -19,6 +19,9 @@ the ``local_kuberay`` marker::
 
     @pytest.mark.local_kuberay(max_heads=1, job_status_check_timeout=5)
     def test_my_dag(local_kuberay): ...
+
+``local_queues={"name": slots}`` adds Kueue LocalQueues that admit queued RayJobs and RayClusters
+(``queue_name=``) a few at a time (see docs/queueing.md).
 """
 
 from __future__ import annotations

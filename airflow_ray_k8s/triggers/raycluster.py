@@ -42,6 +42,9 @@ class RayClusterTrigger(BaseTrigger):
     :param deadline: UNIX time after which the wait fails, or ``None``.
     :param delete_on_kill: delete the cluster when a user kills the deferred task (the task created
         it). A triggerer restart never deletes anything.
+    :param startup_timeout: for a cluster on a Kueue LocalQueue: while Kueue keeps it suspended the
+        wait has no deadline, and once admitted it has until ``max(deadline, admission +
+        startup_timeout)``. ``None``: ``deadline`` alone.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class RayClusterTrigger(BaseTrigger):
         condition_type: str | None = None,
         deadline: float | None = None,
         delete_on_kill: bool = False,
+        startup_timeout: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         if wait_for not in WAIT_TARGETS:
@@ -67,6 +71,7 @@ class RayClusterTrigger(BaseTrigger):
         self.condition_type = condition_type
         self.deadline = deadline
         self.delete_on_kill = delete_on_kill
+        self.startup_timeout = startup_timeout
         self._fired = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -81,6 +86,7 @@ class RayClusterTrigger(BaseTrigger):
                 "condition_type": self.condition_type,
                 "deadline": self.deadline,
                 "delete_on_kill": self.delete_on_kill,
+                "startup_timeout": self.startup_timeout,
             },
         )
 
@@ -95,6 +101,8 @@ class RayClusterTrigger(BaseTrigger):
             wait_for=self.wait_for,
             condition_type=self.condition_type,
             deadline=self.deadline,
+            startup_timeout=self.startup_timeout,
+            log=self.log,
         )
         payload = await wait.run()
         self._fired = True

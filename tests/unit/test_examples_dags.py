@@ -31,6 +31,7 @@ EXPECTED = {
     "example_ray_sensor",
     "example_ray_gpu_train",
     "example_ray_taskflow_train",
+    "example_ray_queued_backfill",
 }
 
 
@@ -249,3 +250,24 @@ def test_airflowignore_hides_the_helpers_from_the_dag_processor() -> None:
     ]
     assert "ray_programs/" in patterns
     assert any("ray_examples_common" in p for p in patterns)
+
+
+def test_queued_backfill_sends_each_interval_through_the_kueue_queue(examples_on_path: None) -> None:
+    module = _load("example_ray_queued_backfill")
+    dag = module.dag
+    assert dag.catchup is True
+    assert dag.max_active_runs == 30  # the queue throttles, not Airflow
+    op = dag.get_task("train")
+    assert op.deferrable
+    names = set()
+    for day in ("2026-10-03", "2026-10-04"):
+        op.job_labels = {"example.airflow-ray-k8s.io/ds": day}  # what the template renders
+        body = op.build_rayjob(_context(dag.dag_id, "train", f"backfill__{day}T00:00:00+00:00"), "ray-jobs")
+        names.add(body["metadata"]["name"])
+        labels = body["metadata"]["labels"]
+        assert labels["kueue.x-k8s.io/queue-name"] == module.QUEUE
+        assert labels["kueue.x-k8s.io/priority-class"] == "backfill"
+        assert labels["example.airflow-ray-k8s.io/ds"] == day
+        assert body["spec"]["suspend"] is True
+        assert body["spec"]["shutdownAfterJobFinishes"] is True
+    assert len(names) == 2

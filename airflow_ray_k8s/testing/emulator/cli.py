@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--conn-id", default="kuberay_default", help="Airflow connection id to print")
     parser.add_argument("--max-heads", type=int, default=None, help="cap on concurrent real Ray heads")
     parser.add_argument(
+        "--local-queue",
+        action="append",
+        default=[],
+        metavar="NAME=SLOTS",
+        help="a Kueue LocalQueue admitting at most SLOTS queued workloads at once (repeatable)",
+    )
+    parser.add_argument(
         "--option",
         action="append",
         default=[],
@@ -50,6 +57,11 @@ def controller_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if args.max_heads is not None:
         options["max_heads"] = args.max_heads
+    for item in args.local_queue:
+        name, sep, raw = item.partition("=")
+        if not sep or not raw.isdigit():
+            raise SystemExit(f"--local-queue needs NAME=SLOTS (SLOTS a whole number), got {item!r}")
+        options.setdefault("local_queues", {})[name] = int(raw)
     for item in args.option:
         name, sep, raw = item.partition("=")
         if not sep:

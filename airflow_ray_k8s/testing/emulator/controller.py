@@ -26,6 +26,7 @@ from typing import Any
 
 from airflow_ray_k8s.resources import EVENT, POD, RAYCLUSTER, RAYJOB, RAYSERVICE, Resource
 from airflow_ray_k8s.testing.emulator import manifests as m
+from airflow_ray_k8s.testing.emulator.kueue import LocalQueues, check_local_queues
 from airflow_ray_k8s.testing.emulator.raycluster_controller import RayClusterController
 from airflow_ray_k8s.testing.emulator.rayjob_controller import RayJobController
 from airflow_ray_k8s.testing.emulator.rayservice_controller import RayServiceController
@@ -62,6 +63,9 @@ class ControllerOptions:
     :param reconcile_workers: reconciles running concurrently (never two of the same object).
     :param feature_gates: the operator's ``--feature-gates`` over the Helm chart's defaults
         (``{"RayJobDeletionPolicy": False}`` emulates an operator that rejects ``deletionStrategy``).
+    :param local_queues: Kueue LocalQueues as ``{name: slots}``: suspended RayJobs / RayClusters
+        labelled ``kueue.x-k8s.io/queue-name`` are admitted while the queue has a free slot
+        (see ``kueue.py``). Empty: no Kueue, nothing is admitted.
     """
 
     max_heads: int = 2
@@ -80,6 +84,7 @@ class ControllerOptions:
     delete_rayjob_after_job_finishes: bool = False
     reconcile_workers: int = 4
     feature_gates: dict[str, bool] = field(default_factory=dict)
+    local_queues: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> ControllerOptions:
@@ -90,7 +95,9 @@ class ControllerOptions:
             raise TypeError(
                 f"unknown KubeRayController option(s): {', '.join(unknown)}; known: {sorted(known)}"
             )
-        return cls(**kwargs)
+        options = cls(**kwargs)
+        options.local_queues = check_local_queues(options.local_queues)
+        return options
 
 
 class ControllerFaults:
@@ -137,6 +144,7 @@ class KubeRayController:
         self.jobs = RayJobController(self)
         self.services = RayServiceController(self)
         self.faults = ControllerFaults(self)
+        self.kueue = LocalQueues(store, self.options.local_queues)
         self._jobs_by_cluster: dict[ClusterKey, set[tuple[str, str]]] = {}
         self._cluster_of_job: dict[tuple[str, str], ClusterKey] = {}
         self._events: asyncio.Queue[tuple[str, Resource, dict[str, Any]]] | None = None
@@ -183,6 +191,7 @@ class KubeRayController:
             self.queue.add(("RayJob", obj["metadata"]["namespace"], obj["metadata"]["name"]))
         for obj in self.store.list(RAYSERVICE):
             self.queue.add(("RayService", obj["metadata"]["namespace"], obj["metadata"]["name"]))
+        self.kueue.admit()
 
     async def start(self) -> None:
         """Alias of :meth:`run` (the facade calls ``start`` when a controller has one)."""
@@ -206,6 +215,9 @@ class KubeRayController:
         assert self._events is not None
         while True:
             _type, res, obj = await self._events.get()
+            if res in (RAYJOB, RAYCLUSTER):
+                # Kueue: a change may free a slot (or add a workload); its own writes come back here.
+                self.kueue.admit()
             meta = obj.get("metadata") or {}
             namespace, name = meta.get("namespace", ""), meta.get("name", "")
             if res == RAYJOB:

@@ -134,6 +134,8 @@ class ObjectStore:
         self._defaults = Defaulter()
         #: Structural schemas of custom resources (pruning, defaults, OpenAPI validation on writes).
         self.schemas: dict[Resource, StructuralSchema] = {}
+        #: The most objects of each resource that existed at once (a high-water mark, read by tests).
+        self.peak: dict[Resource, int] = defaultdict(int)
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -444,6 +446,7 @@ class ObjectStore:
             return _copy(new)
         meta["resourceVersion"] = str(self._next_rv())
         self._put(res, new)
+        self.peak[res] = max(self.peak[res], self.count(res))
         self._by_uid[meta["uid"]] = (res, ns, name)
         self._index_owners(res, new, None)
         self._emit(ADDED, res, new)

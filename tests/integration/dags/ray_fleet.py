@@ -1,4 +1,4 @@
-"""Test DAGs of running the provider as a fleet: the orphan sweep as Airflow runs it."""
+"""Test DAGs of running the provider as a fleet: the orphan sweep as Airflow runs it, Kueue queueing."""
 
 from __future__ import annotations
 
@@ -68,3 +68,18 @@ with _dag("ray_fleet_metrics") as ray_fleet_metrics:
         task_id="delete_cluster", cluster_name=shared.output["name"], deferrable=False
     )
     shared >> teardown.as_teardown(setups=shared)
+
+# --- Kueue: a RayJob that waits in a LocalQueue longer than its start-up timeout ------------------------
+# The test fills the 1-slot LocalQueue "q" first; the task's job is then held (suspended) until that
+# one is done. Its startup_timeout (2 s) would fire if counted from the RayJob's creation.
+with _dag("ray_queued") as ray_queued:
+    RayJobOperator(
+        task_id="queued",
+        entrypoint="python -c 'print(1)'",
+        ray_cluster_spec=CLUSTER,
+        queue_name="q",
+        priority_class="batch-low",
+        deferrable=True,
+        job_annotations=scripted("SUCCEEDED", 0.3),
+        **{**FAST, "startup_timeout": 2, "ttl_seconds_after_finished": 0},
+    )

@@ -13,14 +13,13 @@ import re
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.airflow.conftest import airflow_db, assert_nothing_left, task_instances, xcom
+from tests.integration.examples.bundles import EXAMPLES, bundle_config_with_examples
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "dags_examples"
 DAY = datetime(2026, 11, 3, tzinfo=timezone.utc)
 
 __all__ = ["airflow_db"]  # the session fixture, re-exported so pytest finds it here
@@ -32,23 +31,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("airflow_db"), pytest.mar
 def examples(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The example DAG folder as a DAG bundle (``dag.test()`` serializes the DAG from its bundle)
     and on ``sys.path``, as the DAG processor puts it."""
-    import json
-
-    from airflow import settings
-
-    bundles = [
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": settings.DAGS_FOLDER},
-        },
-        {
-            "name": "examples",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(EXAMPLES)},
-        },
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", bundle_config_with_examples())
     sys.path.insert(0, str(EXAMPLES))
     try:
         yield

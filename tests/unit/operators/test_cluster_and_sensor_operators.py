@@ -34,6 +34,20 @@ def test_create_operator_rejects_an_invalid_spec_without_retry() -> None:
         op.build_raycluster(ctx(), "ray")
 
 
+def test_create_operator_on_a_queue_labels_the_cluster_and_creates_it_suspended() -> None:
+    op = RayClusterCreateOperator(
+        task_id="create", ray_cluster_spec=CLUSTER, queue_name="team-a", priority_class="high"
+    )
+    body = op.build_raycluster(ctx(task_id="create"), "ray")
+    assert body["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    assert body["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "high"
+    assert body["spec"]["suspend"] is True
+    plain = RayClusterCreateOperator(task_id="create", ray_cluster_spec=CLUSTER)
+    assert "suspend" not in plain.build_raycluster(ctx(task_id="create"), "ray")["spec"]
+    with pytest.raises(ValueError, match="create: queue_name 'Team_A'"):
+        RayClusterCreateOperator(task_id="create", ray_cluster_spec=CLUSTER, queue_name="Team_A")
+
+
 @pytest.mark.parametrize(
     ("factory", "match"),
     [

@@ -158,3 +158,59 @@ def test_an_empty_rendered_cluster_name_fails_without_retry() -> None:
 def test_runtime_env_is_written_as_yaml() -> None:
     spec = op(runtime_env={"env_vars": {"DAY": "2026-01-01"}}).build_rayjob(ctx(), "ray")["spec"]
     assert "DAY: '2026-01-01'" in spec["runtimeEnvYAML"] or "DAY: 2026-01-01" in spec["runtimeEnvYAML"]
+
+
+# --- Kueue ------------------------------------------------------------------------------------------
+
+QUEUE_LABEL, PRIORITY_LABEL = "kueue.x-k8s.io/queue-name", "kueue.x-k8s.io/priority-class"
+
+
+def test_queue_name_labels_the_rayjob_and_creates_it_suspended() -> None:
+    body = op(queue_name="team-a", priority_class="batch-low").build_rayjob(ctx(), "ray")
+    labels = body["metadata"]["labels"]
+    assert labels[QUEUE_LABEL] == "team-a"
+    assert labels[PRIORITY_LABEL] == "batch-low"
+    assert body["spec"]["suspend"] is True
+    assert body["spec"]["shutdownAfterJobFinishes"] is True
+    # Without a queue nothing of Kueue's is there.
+    plain = op().build_rayjob(ctx(), "ray")
+    assert "suspend" not in plain["spec"]
+    assert not {QUEUE_LABEL, PRIORITY_LABEL} & set(plain["metadata"]["labels"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"queue_name": "Team A"}, r"queue_name 'Team A'"),
+        ({"queue_name": ""}, "queue_name '' must not be empty"),
+        ({"queue_name": "q" * 64}, "queue_name"),
+        ({"queue_name": "q", "priority_class": "-low"}, "priority_class '-low'"),
+        ({"priority_class": "low"}, "priority_class needs queue_name"),
+        ({"queue_name": "q", "cluster_name": "shared"}, "queue_name needs ray_cluster_spec"),
+        ({"queue_name": "q", "shutdown_after_job_finishes": False}, "queue_name needs shutdown_after"),
+        (
+            {"queue_name": "q", "deletion_strategy": {"deletionRules": []}},
+            "queue_name needs shutdown_after",
+        ),
+    ],
+)
+def test_bad_queue_arguments_fail_at_parse_time_naming_the_parameter(
+    kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        op(**kwargs)
+
+
+def test_ray_task_passes_the_queue_through() -> None:
+    from airflow_ray_k8s.decorators.ray_task import RayDecoratedOperator
+
+    def fn() -> int:
+        return 1
+
+    task = RayDecoratedOperator(
+        task_id="t", python_callable=fn, ray_cluster_spec=CLUSTER, queue_name="team-a"
+    )
+    assert task.queue_name == "team-a"
+    assert task.kueue_labels == {QUEUE_LABEL: "team-a"}
+    with pytest.raises(ValueError, match="queue_name"):
+        RayDecoratedOperator(task_id="t", python_callable=fn, ray_cluster_spec=CLUSTER, queue_name="A B")

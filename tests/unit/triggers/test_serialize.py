@@ -37,6 +37,7 @@ RAYCLUSTER_KWARGS: dict[str, Any] = {
     "condition_type": "HeadPodReady",
     "deadline": None,
     "delete_on_kill": False,
+    "startup_timeout": 30.0,
 }
 
 RAYSERVICE_KWARGS: dict[str, Any] = {
