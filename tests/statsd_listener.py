@@ -75,3 +75,10 @@ class StatsdListener:
             if found or time.monotonic() >= deadline:
                 return found
             time.sleep(0.05)
+
+
+def one_sample(samples: list[Sample], name: str, task_id: str) -> Sample:
+    """The single sample of ``name`` tagged with ``task_id`` (fails the test if not exactly one)."""
+    found = [s for s in samples if s.name == name and s.tags.get("task_id") == task_id]
+    assert len(found) == 1, (name, task_id, samples)
+    return found[0]

@@ -249,3 +249,32 @@ def time_out_the_deferral(ti: Any) -> None:
         row.next_kwargs = {"error": "Trigger timeout"}
         row.trigger_id = None
         session.commit()
+
+
+@pytest.fixture
+def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A StatsD server on 127.0.0.1 and Airflow's metrics pointed at it, with InfluxDB-style tags.
+
+    ``stats.initialize`` is what Airflow's task runner calls when a task process starts; ``dag.test()``
+    runs tasks in this process, so the test calls it after setting the configuration.
+    """
+    from airflow.sdk.observability import stats
+    from airflow.sdk.observability.metrics import stats_utils
+
+    from tests.statsd_listener import StatsdListener
+
+    with StatsdListener() as listener:
+        for key, value in {
+            "STATSD_ON": "True",
+            "STATSD_HOST": "127.0.0.1",
+            "STATSD_PORT": str(listener.port),
+            "STATSD_PREFIX": "airflow",
+            "STATSD_INFLUXDB_ENABLED": "True",
+        }.items():
+            monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
+        stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
+        try:
+            yield listener
+        finally:
+            monkeypatch.undo()
+            stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)

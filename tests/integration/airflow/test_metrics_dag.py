@@ -4,48 +4,14 @@ server on loopback through Airflow's own StatsD client, configured as a deployme
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.integration.airflow.conftest import assert_nothing_left, run, task_instances, xcom
-from tests.statsd_listener import Sample, StatsdListener
+from tests.statsd_listener import StatsdListener, one_sample
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
-
-
-@pytest.fixture
-def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
-    """A StatsD server on 127.0.0.1 and Airflow's metrics pointed at it, with InfluxDB-style tags.
-
-    ``stats.initialize`` is what Airflow's task runner calls when a task process starts; ``dag.test()``
-    runs tasks in this process, so the test calls it after setting the configuration.
-    """
-    from airflow.sdk.observability import stats
-    from airflow.sdk.observability.metrics import stats_utils
-
-    with StatsdListener() as listener:
-        for key, value in {
-            "STATSD_ON": "True",
-            "STATSD_HOST": "127.0.0.1",
-            "STATSD_PORT": str(listener.port),
-            "STATSD_PREFIX": "airflow",
-            "STATSD_INFLUXDB_ENABLED": "True",
-        }.items():
-            monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
-        stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
-        try:
-            yield listener
-        finally:
-            monkeypatch.undo()
-            stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
-
-
-def _one(samples: list[Sample], name: str, task_id: str) -> Sample:
-    found = [s for s in samples if s.name == name and s.tags.get("task_id") == task_id]
-    assert len(found) == 1, (name, task_id, samples)
-    return found[0]
 
 
 @pytest.mark.timeout(600)
@@ -63,18 +29,18 @@ def test_a_dag_run_sends_startup_run_resources_and_outcomes_to_statsd(
     tags = {"dag_id": "ray_fleet_metrics", "namespace": "default", "queue": "none"}
 
     # The training job: its run time is the scripted 1.5 s, read from KubeRay's rayJobInfo times.
-    run_ms = _one(ours, "airflow.ray_k8s.rayjob.run", "train")
+    run_ms = one_sample(ours, "airflow.ray_k8s.rayjob.run", "train")
     assert run_ms.kind == "ms"
     assert run_ms.tags == {**tags, "task_id": "train"}
     # Ray's own start and end of the job, whole seconds refined by the wait's observations (half a
     # second off at most); on real Ray it includes the job's set-up before the driver (a few s).
     slack = 1000 if kr.mode == "scripted" else 30_000
     assert module.METRICS_RUN_SECONDS * 1000 - 500 <= run_ms.value < module.METRICS_RUN_SECONDS * 1000 + slack
-    startup_ms = _one(ours, "airflow.ray_k8s.rayjob.startup", "train")
+    startup_ms = one_sample(ours, "airflow.ray_k8s.rayjob.startup", "train")
     # From the RayJob's creationTimestamp (whole seconds) to the driver's start: a scripted cluster
     # is ready in 0.2 s, a real head in 5-60 s on this machine.
     assert 0 < startup_ms.value < (5000 if kr.mode == "scripted" else 200_000)
-    cluster_ms = _one(ours, "airflow.ray_k8s.rayjob.cluster_startup", "train")
+    cluster_ms = one_sample(ours, "airflow.ray_k8s.rayjob.cluster_startup", "train")
     # Whole seconds apart (KubeRay's timestamps), and part of the start-up up to half a second.
     assert cluster_ms.value % 1000 == 0
     assert cluster_ms.value <= startup_ms.value + 500
@@ -92,23 +58,23 @@ def test_a_dag_run_sends_startup_run_resources_and_outcomes_to_statsd(
         "memory_mib_seconds": round(5 * 1024 * held),
         "gpu_seconds": round(1 * held),
     }
-    ok = _one(ours, "airflow.ray_k8s.rayjob.outcome.succeeded.none", "train")
+    ok = one_sample(ours, "airflow.ray_k8s.rayjob.outcome.succeeded.none", "train")
     assert ok.kind == "c"
     assert ok.value == 1
     assert ok.tags["outcome"] == "succeeded"
     assert "airflow.ray_k8s.rayjob.queue_wait" not in {s.name for s in ours}  # not on a queue
 
     # The failing job: counted with KubeRay's reason, its run time measured too.
-    failed = _one(ours, "airflow.ray_k8s.rayjob.outcome.failed.AppFailed", "boom")
+    failed = one_sample(ours, "airflow.ray_k8s.rayjob.outcome.failed.AppFailed", "boom")
     assert failed.value == 1
     assert failed.tags["reason"] == "AppFailed"
-    assert 0 < _one(ours, "airflow.ray_k8s.rayjob.run", "boom").value < 200 + slack
+    assert 0 < one_sample(ours, "airflow.ray_k8s.rayjob.run", "boom").value < 200 + slack
 
     # The shared cluster: its start-up (creation to ready) and, when deleted, its lifetime's resources.
     limit = 5000 if kr.mode == "scripted" else 200_000
-    assert 0 < _one(ours, "airflow.ray_k8s.raycluster.startup", "create_cluster").value < limit
-    assert _one(ours, "airflow.ray_k8s.raycluster.outcome.ready.none", "create_cluster").value == 1
-    lifetime_cpu = _one(ours, "airflow.ray_k8s.raycluster.cpu_seconds", "delete_cluster")
+    assert 0 < one_sample(ours, "airflow.ray_k8s.raycluster.startup", "create_cluster").value < limit
+    assert one_sample(ours, "airflow.ray_k8s.raycluster.outcome.ready.none", "create_cluster").value == 1
+    lifetime_cpu = one_sample(ours, "airflow.ray_k8s.raycluster.cpu_seconds", "delete_cluster")
     assert lifetime_cpu.value >= 1  # 1 CPU for at least the run's duration
     names = {s.name for s in ours}
     assert not any("boom" in n or "train" in n for n in names)  # task ids are tags, never names

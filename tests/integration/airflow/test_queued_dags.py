@@ -16,6 +16,7 @@ import pytest
 from airflow_ray_k8s.hooks.kuberay import KubeRayHook
 from airflow_ray_k8s.resources import RAYCLUSTER, RAYJOB
 from tests.integration.airflow.conftest import assert_nothing_left, run, task_instances, xcom
+from tests.statsd_listener import one_sample
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -47,7 +48,7 @@ def _blocker(cluster_spec: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.local_kuberay(local_queues={"q": 1})
 def test_a_queued_job_waits_past_its_startup_timeout_and_runs_once_admitted(
-    local_kuberay_scripted: Any, capfd: pytest.CaptureFixture[str]
+    local_kuberay_scripted: Any, capfd: pytest.CaptureFixture[str], statsd: Any
 ) -> None:
     kr = local_kuberay_scripted
     dags = importlib.import_module("ray_fleet")
@@ -99,4 +100,12 @@ def test_a_queued_job_waits_past_its_startup_timeout_and_runs_once_admitted(
     admissions = kr.call(lambda: list(kr.controller.kueue.admitted))
     assert [a[3] for a in admissions] == ["blocker", name]
     assert kr.call(lambda: kr.store.peak[RAYCLUSTER]) == 1
+    # The metrics: the queue wait is the time held (tagged with the queue); the start-up counts
+    # from the admission, so it is a scripted cluster's fraction of a second, not the queue's wait.
+    ours = statsd.named("airflow.ray_k8s.rayjob.")
+    wait = one_sample(ours, "airflow.ray_k8s.rayjob.queue_wait", "queued")
+    assert wait.tags["queue"] == "q"
+    assert HELD_SECONDS * 1000 - 500 <= wait.value <= float(admitted.group(2)) * 1000 + 1000
+    assert one_sample(ours, "airflow.ray_k8s.rayjob.startup", "queued").value < 2000
+    assert one_sample(ours, "airflow.ray_k8s.rayjob.outcome.succeeded.none", "queued").value == 1
     assert_nothing_left(kr)
