@@ -75,3 +75,15 @@ class StatsdListener:
             if found or time.monotonic() >= deadline:
                 return found
             time.sleep(0.05)
+
+    def airflow_env(self) -> dict[str, str]:
+        """The environment that points Airflow's StatsD client here (``airflow`` prefix, InfluxDB-style
+        tags), as a deployment configures its metrics; Airflow reads it at ``stats.initialize``."""
+        settings = {
+            "STATSD_ON": "True",
+            "STATSD_HOST": "127.0.0.1",
+            "STATSD_PORT": str(self.port),
+            "STATSD_PREFIX": "airflow",
+            "STATSD_INFLUXDB_ENABLED": "True",
+        }
+        return {f"AIRFLOW__METRICS__{key}": value for key, value in settings.items()}
