@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -36,7 +37,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-prepull-"))
+# A throw-away AIRFLOW_HOME (its SQLite DB) unless one is given; removed at the end.
+OWN_HOME = "AIRFLOW_HOME" not in os.environ
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-prepull-home-"))
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 NAMESPACE = "ray-jobs"
@@ -123,6 +126,42 @@ def apply_prepull(kr: Any) -> None:
     print(f"pre-pull DaemonSet ready in {time.monotonic() - began:.1f} s", flush=True)
 
 
+def measure(kr: Any, dags: Path, image: str, runs: int) -> dict[str, list[float]]:
+    """The start-up figures of ``runs`` cold and ``runs`` pre-pulled runs, in seconds."""
+    from tests.airflow_env import airflow_db_with_dags
+    from tests.statsd_listener import StatsdListener
+
+    with StatsdListener() as listener, kr, airflow_db_with_dags(dags):
+        os.environ.update(listener.airflow_env())
+        os.environ.update(kr.airflow_conn_env())
+        # What Airflow's task runner does when a task process starts; dag.test() runs tasks here.
+        from airflow.sdk.observability import stats
+        from airflow.sdk.observability.metrics import stats_utils
+
+        stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
+        sys.path.insert(0, str(dags))
+        dag = __import__("prepull_startup_dag").dag
+        day = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        figures: dict[str, list[float]] = {"cold": [], "pre-pulled": []}
+        for phase in figures:
+            if phase == "pre-pulled":
+                kr.forget_images()
+                apply_prepull(kr)
+            for i in range(runs):
+                if phase == "cold":
+                    kr.forget_images()
+                held = image in kr.held_images()
+                startup, wall = one_run(kr, dag, listener, day)
+                day += timedelta(days=1)
+                figures[phase].append(startup)
+                print(
+                    f"{phase} run {i}: image on the node before: {held}; "
+                    f"{METRIC} = {startup:.2f} s (DAG run wall time {wall:.1f} s)",
+                    flush=True,
+                )
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per phase")
@@ -131,8 +170,6 @@ def main() -> None:
 
     from airflow_ray_k8s.testing.realkube.controlplane import RealKubeRay, unavailable_reason
     from airflow_ray_k8s.testing.realkube.manifests import documents
-    from tests.airflow_env import airflow_db_with_dags
-    from tests.statsd_listener import StatsdListener
 
     reason = unavailable_reason()
     if reason:
@@ -153,34 +190,12 @@ def main() -> None:
         # Ray's head drains for up to 30 s on SIGTERM; nothing to drain here (as the tests' image).
         image_env={"RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"},
     )
-    with StatsdListener() as listener, kr, airflow_db_with_dags(dags):
-        os.environ.update(listener.airflow_env())
-        os.environ.update(kr.airflow_conn_env())
-        # What Airflow's task runner does when a task process starts; dag.test() runs tasks here.
-        from airflow.sdk.observability import stats
-        from airflow.sdk.observability.metrics import stats_utils
-
-        stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
-        sys.path.insert(0, str(dags))
-        dag = __import__("prepull_startup_dag").dag
-        day = datetime(2026, 1, 1, tzinfo=timezone.utc)
-        figures: dict[str, list[float]] = {"cold": [], "pre-pulled": []}
-        for phase in figures:
-            if phase == "pre-pulled":
-                kr.forget_images()
-                apply_prepull(kr)
-            for i in range(args.runs):
-                if phase == "cold":
-                    kr.forget_images()
-                held = image in kr.held_images()
-                startup, wall = one_run(kr, dag, listener, day)
-                day += timedelta(days=1)
-                figures[phase].append(startup)
-                print(
-                    f"{phase} run {i}: image on the node before: {held}; "
-                    f"{METRIC} = {startup:.2f} s (DAG run wall time {wall:.1f} s)",
-                    flush=True,
-                )
+    try:
+        figures = measure(kr, dags, image, args.runs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if OWN_HOME:
+            shutil.rmtree(os.environ["AIRFLOW_HOME"], ignore_errors=True)
     cold, warm = (statistics.median(v) for v in figures.values())
     load = os.getloadavg()[0]
     print(
