@@ -4,6 +4,9 @@ container's command and user are made from its spec: pure functions, no control 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -84,3 +87,20 @@ def test_the_security_context_becomes_setpriv_options() -> None:
     assert run_as_prefix({}, {}, PAUSE_UID)[1:3] == ["--reuid=65535", "--regid=65535"]
     with pytest.raises(EnvError, match="runAsNonRoot"):
         run_as_prefix({}, {"securityContext": {"runAsNonRoot": True, "runAsUser": 0}}, PAUSE_UID)
+
+
+@pytest.mark.skipif(
+    shutil.which("setpriv") is None or os.geteuid() != 0, reason="needs setpriv, run as root (as the agent)"
+)
+def test_the_setpriv_prefix_really_runs_the_process_as_that_user() -> None:
+    context = {"runAsUser": 65535, "allowPrivilegeEscalation": False}
+    prefix = run_as_prefix({}, {"securityContext": context}, 0)
+    out = subprocess.run(
+        [*prefix, "sh", "-c", "id -u; id -g; grep NoNewPrivs /proc/self/status"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    uid, gid, nnp = out.stdout.split("\n")[:3]
+    assert (uid, gid) == ("65535", "65535")
+    assert nnp.split() == ["NoNewPrivs:", "1"]
