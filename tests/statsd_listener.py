@@ -76,6 +76,18 @@ class StatsdListener:
                 return found
             time.sleep(0.05)
 
+    def airflow_env(self) -> dict[str, str]:
+        """The environment that points Airflow's StatsD client here (``airflow`` prefix, InfluxDB-style
+        tags), as a deployment configures its metrics; Airflow reads it at ``stats.initialize``."""
+        settings = {
+            "STATSD_ON": "True",
+            "STATSD_HOST": "127.0.0.1",
+            "STATSD_PORT": str(self.port),
+            "STATSD_PREFIX": "airflow",
+            "STATSD_INFLUXDB_ENABLED": "True",
+        }
+        return {f"AIRFLOW__METRICS__{key}": value for key, value in settings.items()}
+
 
 def one_sample(samples: list[Sample], name: str, task_id: str) -> Sample:
     """The single sample of ``name`` tagged with ``task_id`` (fails the test if not exactly one)."""

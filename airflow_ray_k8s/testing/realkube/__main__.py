@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workdir", type=Path, default=None, help="run folder (default: a new temp folder)")
     parser.add_argument("--namespace", default="default", help="namespace the provider's Role is bound in")
     parser.add_argument("--max-pods", type=int, default=4, help="pods the node agent runs at once")
+    parser.add_argument(
+        "--image-pull-seconds",
+        type=float,
+        default=0.0,
+        help="modelled pull time of a Ray image the node does not hold yet (default 0: every image present)",
+    )
     parser.add_argument("--conn-id", default="kuberay_default", help="Airflow connection id to print")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the agent's work")
     return parser
@@ -54,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="realkube-"))
-    kr = RealKubeRay(workdir, jobs_namespace=args.namespace, max_pods=args.max_pods)
+    kr = RealKubeRay(
+        workdir,
+        jobs_namespace=args.namespace,
+        max_pods=args.max_pods,
+        image_pull_seconds=args.image_pull_seconds,
+    )
     kr.start()
     try:
         print(f"kube-apiserver:       {kr.url}")

@@ -27,6 +27,7 @@ from typing import Any
 
 from airflow_ray_k8s.testing.realkube.apiclient import ApiClient, ApiStatusError, informer
 from airflow_ray_k8s.testing.realkube.events import EventRecorder, now_rfc3339
+from airflow_ray_k8s.testing.realkube.imagecache import ImageCache
 from airflow_ray_k8s.testing.realkube.images import ImagePolicy
 from airflow_ray_k8s.testing.realkube.netns import PodNetwork
 from airflow_ray_k8s.testing.realkube.pods import PodRunner
@@ -55,6 +56,8 @@ class NodeAgent:
     :param images: image references beyond ``rayproject/ray*`` that run here.
     :param image_env: environment the images set in every container (their ``ENV``).
     :param max_pods: pods run at once (``status.allocatable.pods``).
+    :param image_pull_seconds: the modelled pull time of a Ray image the node does not hold yet
+        (0: every image is present; see :mod:`~airflow_ray_k8s.testing.realkube.imagecache`).
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class NodeAgent:
         images: tuple[str, ...] = (),
         image_env: dict[str, str] | None = None,
         max_pods: int = 8,
+        image_pull_seconds: float = 0.0,
     ) -> None:
         self.client = client
         self._admin = admin
@@ -76,6 +80,8 @@ class NodeAgent:
         self.pods_root = Path(pods_root)
         self.images = ImagePolicy.with_extra(images, image_env)
         self.max_pods = max_pods
+        #: The node's image store; its ``pull_seconds`` may change between pods.
+        self.image_cache = ImageCache(image_pull_seconds)
         self.events = EventRecorder(client, "kubelet", node_name)
         self.runners: dict[str, PodRunner] = {}
         self._unschedulable: set[str] = set()
@@ -277,6 +283,7 @@ class NodeAgent:
                 self.events,
                 self.hosts_lines,
                 self._registry,
+                self.image_cache,
             )
             self.runners[uid] = runner
             runner.start()

@@ -142,12 +142,38 @@ def image_env(pod_dir: Path, hostname: str) -> dict[str, str]:
     }
 
 
-def command_line(container: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
-    """``command`` + ``args`` expanded; the Ray images' default (no ENTRYPOINT, ``bash``) when
-    neither is given."""
+def command_line(
+    container: Mapping[str, Any], env: Mapping[str, str], entrypoint: tuple[str, ...] | None = None
+) -> list[str]:
+    """``command`` + ``args`` expanded, as a runtime combines them with the image's: ``command``
+    replaces the image's ``ENTRYPOINT``, ``args`` its ``CMD``. Without an ``entrypoint`` (the Ray
+    images have none) and without either, the Ray images' default ``bash``."""
     command = [expand(str(part), env) for part in container.get("command") or []]
     args = [expand(str(part), env) for part in container.get("args") or []]
+    if not command and entrypoint is not None:
+        return [*entrypoint, *args]
     return command + args if (command or args) else ["bash"]
+
+
+def run_as_prefix(pod_spec: Mapping[str, Any], container: Mapping[str, Any], image_uid: int) -> list[str]:
+    """The ``setpriv`` prefix that applies the pod's and the container's ``securityContext``
+    (``runAsUser``, ``runAsGroup``, ``allowPrivilegeEscalation: false``) to a process; the
+    container's fields win, ``image_uid`` is the image's ``USER``. Raises :class:`EnvError` as the
+    kubelet refuses ``runAsNonRoot`` with user 0 (``CreateContainerConfigError``)."""
+    pod_context = pod_spec.get("securityContext") or {}
+    own = container.get("securityContext") or {}
+
+    def pick(key: str) -> Any:
+        return own[key] if own.get(key) is not None else pod_context.get(key)
+
+    uid = int(pick("runAsUser") if pick("runAsUser") is not None else image_uid)
+    gid = int(pick("runAsGroup") if pick("runAsGroup") is not None else uid)
+    if pick("runAsNonRoot") and uid == 0:
+        raise EnvError("container has runAsNonRoot and image will run as root")
+    prefix = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
+    if own.get("allowPrivilegeEscalation") is False:
+        prefix.append("--no-new-privs")
+    return prefix
 
 
 class ContainerProcess:

@@ -52,7 +52,8 @@ AIRFLOW_NAMESPACE = "airflow"
 SERVICE_CIDR = "10.96.0.0/16"
 # Controllers of kube-controller-manager this setup needs: Services' endpoints, namespaces,
 # service accounts and their tokens, garbage collection (KubeRay's owner references), Jobs (the
-# submitter of K8sJobMode) and their TTL, terminated-pod GC. Scheduling is the node agent's.
+# submitter of K8sJobMode) and their TTL, terminated-pod GC, DaemonSets (deploy/ray-image-prepull.yaml).
+# Scheduling is the node agent's.
 CONTROLLERS = (
     "endpoints-controller",
     "endpointslice-controller",
@@ -65,6 +66,7 @@ CONTROLLERS = (
     "job-controller",
     "ttl-after-finished-controller",
     "pod-garbage-collector-controller",
+    "daemonset-controller",
 )
 _RESOURCES = {
     "rayclusters": "/apis/ray.io/v1",
@@ -141,6 +143,8 @@ class RealKubeRay:
         (e.g. ``RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S``); a pod's own ``env`` wins.
     :param max_pods: pods the node agent runs at once (``status.allocatable.pods``); each Ray head
         holds ~700 MiB, so this is the node's honest capacity.
+    :param image_pull_seconds: the node's modelled pull time of a Ray image it does not hold yet
+        (0, the default: every image is present; see :mod:`~airflow_ray_k8s.testing.realkube.imagecache`).
     """
 
     #: What the tests' ``kuberay.mode`` checks tell apart: ``scripted`` and ``ray`` are the local KubeRay.
@@ -156,6 +160,7 @@ class RealKubeRay:
         images: tuple[str, ...] = (),
         image_env: dict[str, str] | None = None,
         max_pods: int = 8,
+        image_pull_seconds: float = 0.0,
     ) -> None:
         self.workdir = Path(workdir)
         self.toolset = toolset or Toolset.default()
@@ -164,6 +169,7 @@ class RealKubeRay:
         self.images = images
         self.image_env = dict(image_env or {})
         self.max_pods = max_pods
+        self.image_pull_seconds = image_pull_seconds
         self._children: list[Child] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -363,6 +369,7 @@ class RealKubeRay:
             images=self.images,
             image_env=self.image_env,
             max_pods=self.max_pods,
+            image_pull_seconds=self.image_pull_seconds,
         )
         await self._agent.start()
         await self._wait_default_service_account()
@@ -558,6 +565,33 @@ class RealKubeRay:
         path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
         listing = self.call(self.admin.get(path))
         return list(listing.get("items") or [])
+
+    def set_image_pull_seconds(self, seconds: float) -> None:
+        """Change the node's modelled pull time (pods starting from now on use it)."""
+        if seconds < 0:
+            raise ValueError(f"image_pull_seconds must be >= 0, got {seconds}")
+
+        async def change() -> None:
+            self._agent.image_cache.pull_seconds = float(seconds)
+
+        self.call(change())
+        self.image_pull_seconds = seconds
+
+    def forget_images(self) -> None:
+        """Empty the node's image cache: the next Ray pod pulls again (a cold node)."""
+
+        async def forget() -> None:
+            self._agent.image_cache.forget()
+
+        self.call(forget())
+
+    def held_images(self) -> frozenset[str]:
+        """The Ray images the node pulled (and holds) under the pull model."""
+
+        async def held() -> frozenset[str]:
+            return frozenset(self._agent.image_cache.held())
+
+        return self.call(held())
 
     def pod_dirs(self) -> list[Path]:
         """The folders of the pods the agent ran (their logs and temp dirs)."""

@@ -4,6 +4,11 @@ The agent has no container runtime: a container runs as a process of this machin
 running virtualenv (its Ray, its Python) standing in for the image. So only images that are Ray
 images can honestly run here; any other image is one this node's registry does not have, and the
 pod shows exactly what a kubelet shows for that: ``ErrImagePull``, then ``ImagePullBackOff``.
+
+One more image runs: ``registry.k8s.io/pause`` (the sandbox image every node's container runtime
+already holds), whose only program sleeps until it is stopped; a shell loop that exits 0 on
+SIGTERM, as ``/pause`` does, stands in for it. It keeps a pod running at no cost (the image
+pre-pull DaemonSet uses it).
 """
 
 from __future__ import annotations
@@ -18,6 +23,22 @@ _RAY_IMAGE = re.compile(
     r"^(?:(?:docker\.io|registry-1\.docker\.io)/)?rayproject/ray(?:-ml|-llm)?"
     r"(?::(?:\d+\.\d+\.\d+[\w.-]*|nightly[\w.-]*|latest))?(?:@sha256:[0-9a-f]{64})?$"
 )
+
+_PAUSE_IMAGE = re.compile(r"^registry\.k8s\.io/pause:\d+\.\d+(?:@sha256:[0-9a-f]{64})?$")
+# The pause image's USER (65535:65535).
+PAUSE_UID = 65535
+# /pause's behaviour: sleep until SIGTERM or SIGINT, then exit 0.
+PAUSE_COMMAND = ("sh", "-c", 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done')
+
+
+def is_ray_image(image: str) -> bool:
+    """Whether ``image`` names an official Ray image (the ones whose pull the node models)."""
+    return bool(_RAY_IMAGE.match(image))
+
+
+def is_pause_image(image: str) -> bool:
+    """Whether ``image`` is the Kubernetes pause image."""
+    return bool(_PAUSE_IMAGE.match(image))
 
 
 @dataclass(frozen=True)
@@ -38,7 +59,12 @@ class ImagePolicy:
 
     def available(self, image: str) -> bool:
         """Whether a container of ``image`` can run here."""
-        return image in self.extra or bool(_RAY_IMAGE.match(image))
+        return image in self.extra or is_ray_image(image) or is_pause_image(image)
+
+    def entrypoint(self, image: str) -> tuple[str, ...] | None:
+        """The image's own ``ENTRYPOINT`` stand-in when a container gives no ``command``; ``None``
+        for the Ray images, which have none (their default ``CMD`` is ``bash``)."""
+        return PAUSE_COMMAND if is_pause_image(image) else None
 
     def pull_error(self, image: str) -> str:
         """The message of a failed pull (what a kubelet's event says, in its words)."""

@@ -24,9 +24,11 @@ from airflow_ray_k8s.testing.realkube.containers import (
     container_env,
     image_env,
     kill_pod_leftovers,
+    run_as_prefix,
 )
 from airflow_ray_k8s.testing.realkube.events import EventRecorder, now_rfc3339
-from airflow_ray_k8s.testing.realkube.images import ImagePolicy
+from airflow_ray_k8s.testing.realkube.imagecache import ImageCache, go_duration
+from airflow_ray_k8s.testing.realkube.images import PAUSE_UID, ImagePolicy
 from airflow_ray_k8s.testing.realkube.netns import PodNet, PodNetwork
 from airflow_ray_k8s.testing.realkube.probes import ProbeLoop, run_once
 
@@ -48,6 +50,7 @@ class PodRunner:
     :param events: the kubelet's event recorder.
     :param hosts: a callable returning the cluster DNS lines for the hosts file.
     :param registry_dir: the folder whose ``ray-pgids`` records every container group.
+    :param cache: the node's image store (its modelled pulls).
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class PodRunner:
         events: EventRecorder,
         hosts: Any,
         registry_dir: Path,
+        cache: ImageCache,
     ) -> None:
         self.pod = pod
         meta = pod["metadata"]
@@ -70,6 +74,7 @@ class PodRunner:
         self._events = events
         self._hosts = hosts
         self._registry = registry_dir
+        self._cache = cache
         self.dir = logs_root / f"{self.namespace}_{self.name}_{self.uid[:8]}"
         # Ray keeps unix sockets under its temp dir: paths must stay under 107 bytes, so the temp
         # dirs live in the short per-user runtime folder, not in the (long) test folder.
@@ -183,16 +188,31 @@ class PodRunner:
         await self._settle_phase(containers)
 
     async def _pull(self, container: dict[str, Any]) -> None:
-        """Wait until the container's image is on the node; an image it does not have keeps the pod
-        Pending in ``ErrImagePull``/``ImagePullBackOff`` with the kubelet's events, forever."""
+        """Wait until the container's image is on the node, with the kubelet's events: ``already
+        present on machine``, or ``Pulling`` and ``Successfully pulled ... in Xs`` after the node's
+        modelled pull (:mod:`~airflow_ray_k8s.testing.realkube.imagecache`). An image the node
+        cannot run keeps the pod Pending in ``ErrImagePull``/``ImagePullBackOff``, forever."""
         image = str(container.get("image") or "")
         field = f"spec.containers{{{container['name']}}}"
-        await self._events.record(self.pod, "Pulling", f'Pulling image "{image}"', field_path=field)
         if self._images.available(image):
-            await self._events.record(
-                self.pod, "Pulled", f'Container image "{image}" already present on machine', field_path=field
+            if self._cache.present(image):
+                await self._events.record(
+                    self.pod,
+                    "Pulled",
+                    f'Container image "{image}" already present on machine',
+                    field_path=field,
+                )
+                return
+            await self._events.record(self.pod, "Pulling", f'Pulling image "{image}"', field_path=field)
+            pull = await self._cache.pull(image)
+            message = (
+                f'Successfully pulled image "{image}" in {go_duration(pull.seconds)} '
+                f"({go_duration(pull.waited)} including waiting). "
+                f"Image size: {self._cache.image_bytes} bytes."
             )
+            await self._events.record(self.pod, "Pulled", message, field_path=field)
             return
+        await self._events.record(self.pod, "Pulling", f'Pulling image "{image}"', field_path=field)
         delay = IMAGE_RETRY
         while True:
             message = self._images.pull_error(image)
@@ -219,14 +239,20 @@ class PodRunner:
     async def _spawn(self, container: dict[str, Any]) -> ContainerProcess | None:
         assert self.net is not None
         base = {**image_env(self.temp_root, self.name), **self._images.env}
+        image = str(container.get("image") or "")
+        entrypoint = self._images.entrypoint(image)
         try:
             env = await container_env({**self.pod, "status": self.status}, container, self._lookup, base)
+            # An image whose stand-in needs no files of this machine (the pause image) runs as its
+            # securityContext says; the Ray stand-ins run as the agent's user whatever it says,
+            # since the virtualenv and the pod's folders are the agent's.
+            user = run_as_prefix(self.pod["spec"], container, PAUSE_UID) if entrypoint is not None else []
         except EnvError as exc:
             self._set_waiting(container, "CreateContainerConfigError", str(exc))
             await self._write()
             await self._events.record(self.pod, "Failed", f"Error: {exc}", warning=True)
             return None
-        argv = ["ip", "netns", "exec", self.net.netns, *command_line(container, env)]
+        argv = ["ip", "netns", "exec", self.net.netns, *user, *command_line(container, env, entrypoint)]
         proc = ContainerProcess(
             container["name"],
             argv,

@@ -264,14 +264,8 @@ def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from tests.statsd_listener import StatsdListener
 
     with StatsdListener() as listener:
-        for key, value in {
-            "STATSD_ON": "True",
-            "STATSD_HOST": "127.0.0.1",
-            "STATSD_PORT": str(listener.port),
-            "STATSD_PREFIX": "airflow",
-            "STATSD_INFLUXDB_ENABLED": "True",
-        }.items():
-            monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
+        for key, value in listener.airflow_env().items():
+            monkeypatch.setenv(key, value)
         stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
         try:
             yield listener

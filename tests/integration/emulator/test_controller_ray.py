@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from tests import polling
 from tests.integration.emulator.deletion_timing import GoneClock, assert_deleted_within
 
 pytest.importorskip("ray")
@@ -41,14 +41,7 @@ HEAD_TIMEOUT = 600.0
 
 
 def wait_for(check: Callable[[], Any], timeout: float = HEAD_TIMEOUT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+    return polling.wait_for(check, timeout, what, interval=0.2)
 
 
 def group_alive(pgid: int) -> bool:

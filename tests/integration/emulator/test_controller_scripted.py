@@ -8,7 +8,6 @@ import copy
 import json
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from kubernetes.client.rest import ApiException
 
 from tests.integration.emulator.deletion_timing import GoneClock, assert_deleted_within
 from tests.integration.emulator.invalid_rayjobs import INVALID_RAYJOBS, cluster_spec, rayjob_spec
+from tests.polling import wait_for
 
 GROUP, VERSION, NS = "ray.io", "v1", "default"
 ANN = "emulator.airflow-ray-k8s.io/"
@@ -84,17 +84,6 @@ class Kube:
 
     def events(self, name: str) -> list[Any]:
         return [e for e in self.core.list_namespaced_event(NS).items if e.involved_object.name == name]
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
 
 
 def status_of(kube: Kube, name: str) -> dict[str, Any]:
