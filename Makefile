@@ -47,7 +47,8 @@ test: lint typecheck pytest
 # go to .tools/realkube/conformance.json.
 conformance: env real-kuberay
 	REALKUBE_REQUIRED=1 CONFORMANCE_REPORT=$(CURDIR)/$(REALKUBE)/conformance.json \
-		$(BIN)/pytest --realkube -m realkube tests/conformance tests/integration/airflow tests/real_cluster
+		$(BIN)/pytest --realkube -m realkube tests/conformance tests/integration/airflow \
+		tests/integration/realkube tests/real_cluster
 
 bench: env
 	$(BIN)/python bench/import_time.py
