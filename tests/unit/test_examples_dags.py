@@ -31,6 +31,8 @@ EXPECTED = {
     "example_ray_sensor",
     "example_ray_gpu_train",
     "example_ray_taskflow_train",
+    "example_ray_train_and_serve",
+    "example_ray_serve_retire",
 }
 
 
@@ -249,3 +251,28 @@ def test_airflowignore_hides_the_helpers_from_the_dag_processor() -> None:
     ]
     assert "ray_programs/" in patterns
     assert any("ray_examples_common" in p for p in patterns)
+
+
+def test_train_and_serve_templates_the_trained_weights_into_a_valid_rayservice(
+    examples_on_path: None,
+) -> None:
+    module = _load("example_ray_train_and_serve")
+    dag = module.dag
+    assert dag.get_task("train").downstream_task_ids == {"deploy"}
+    deploy = dag.get_task("deploy")
+    model = {"weights": [1.5, -2.0], "bias": 0.25, "version": "2026-11-03", "rows": 2000}
+    ti = SimpleNamespace(**_context(dag.dag_id, "deploy")["ti"].__dict__)
+    ti.xcom_pull = lambda task_ids, key: model if (task_ids, key) == ("train", "results") else None
+    context: Any = {"ti": ti, "params": dag.params.dump(), "ds": "2026-11-03"}
+    deploy.render_template_fields(context)
+    body = deploy.build_rayservice(context, "default")
+    serve = yaml.safe_load(body["spec"]["serveConfigV2"])
+    [app] = serve["applications"]
+    # Native rendering: numbers and a list, not their text.
+    assert app["args"] == {"weights": [1.5, -2.0], "bias": 0.25, "version": "2026-11-03"}
+    assert app["import_path"] == "linear_serve:app"
+    assert (EXAMPLES / "ray_programs" / "linear_serve.py").is_file()
+    head = body["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]
+    # The version in the cluster config: each model rolls out on a new cluster.
+    assert head["metadata"]["annotations"]["example.airflow-ray-k8s.io/model-version"] == "2026-11-03"
+    assert body["metadata"]["name"] == "linear-model"
