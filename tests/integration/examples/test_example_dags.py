@@ -301,23 +301,33 @@ def test_train_then_serve_then_upgrade_without_a_failed_request(local_kuberay: A
     _retire_leaves_nothing(kr)
 
 
-def test_a_model_that_cannot_be_imported_fails_the_deploy_with_serves_message(
+def test_a_model_that_cannot_be_imported_fails_the_upgrade_and_the_previous_one_keeps_serving(
     local_kuberay: Any, examples: None, capfd: pytest.CaptureFixture[str]
 ) -> None:
     kr = local_kuberay
-    missing = "linear_serve_missing:app"
-    dr = _serve_run(_dag("example_ray_train_and_serve"), SERVE_DAY, serve_import_path=missing)
+    dag = _dag("example_ray_train_and_serve")
+    dr = _serve_run(dag, SERVE_DAY)
+    assert task_instances(dr)[("smoke", -1)].state == "success"
+    serving = xcom(dr, "deploy")["active_cluster"]
+    capfd.readouterr()  # the first run's output
+
+    dr = _serve_run(dag, NEXT_DAY, serve_import_path="linear_serve_missing:app")
     states = {k[0]: ti.state for k, ti in task_instances(dr).items()}
     assert states == {"train": "success", "deploy": "failed", "smoke": "upstream_failed"}, states
     text = "".join(capfd.readouterr())
-    # The task's error names KubeRay's verdict and ends with Serve's own message.
-    # (Serve's message is a traceback: several lines.)
+    # The task's error names KubeRay's verdict, the cluster still serving and Serve's own message
+    # (a traceback: several lines; its last one is kept).
     error = text[text.index("the rollout failed") :][:3000]
     assert "linear: DEPLOY_FAILED" in error, error
+    assert f"the active cluster {serving} keeps serving the previous version" in error, error
     assert "No module named 'linear_serve_missing'" in error, error
     [service] = [o for o in kr.objects("rayservices") if o["metadata"]["name"] == "linear-model"]
-    pending = service["status"]["pendingServiceStatus"]["applicationStatuses"]["linear"]
+    status = service["status"]
+    pending = status["pendingServiceStatus"]["applicationStatuses"]["linear"]
     assert pending["status"] == "DEPLOY_FAILED"
     assert "No module named 'linear_serve_missing'" in pending["message"]
-    assert not (service["status"].get("activeServiceStatus") or {}).get("rayClusterName")
+    assert status["activeServiceStatus"]["rayClusterName"] == serving
+    assert status["activeServiceStatus"]["applicationStatuses"]["linear"]["status"] == "RUNNING"
+    # The first model still answers, through the proxy, from its own cluster.
+    assert _predict(kr, [1.0, 1.0])["version"] == "2026-11-03"
     _retire_leaves_nothing(kr)
