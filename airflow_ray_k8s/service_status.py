@@ -54,9 +54,19 @@ class ServeApplication:
         """``name: STATUS (message); deployment d: UNHEALTHY`` for a failure message."""
         text = f"{self.name}: {self.status or 'unknown'}"
         if self.message:
-            text += f" ({self.message.strip()[:500]})"
+            text += f" ({_brief(self.message.strip())})"
         bad = [f"{d}: {s}" for d, s in sorted(self.deployments.items()) if s != DEPLOYMENT_HEALTHY]
         return text + (f"; deployments {', '.join(bad)}" if bad else "")
+
+
+def _brief(message: str, limit: int = 600) -> str:
+    """``message`` cut to about ``limit`` characters, keeping its start and its end: Serve's
+    message for an application that failed to deploy is a traceback whose last line (the
+    exception, e.g. ``ModuleNotFoundError: No module named 'x'``) matters most."""
+    if len(message) <= limit:
+        return message
+    head = limit // 4
+    return f"{message[:head]} ... {message[-(limit - head) :]}"
 
 
 _APP_FIELDS = frozenset(ServeApplication.__dataclass_fields__)

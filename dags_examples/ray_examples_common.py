@@ -24,6 +24,8 @@ RAY_VERSION = "2.60.0"
 RAY_IMAGE = f"rayproject/ray:{RAY_VERSION}-py311"
 RAY_GPU_IMAGE = f"rayproject/ray:{RAY_VERSION}-py311-gpu"
 LEARNING_RATES = (0.01, 0.1, 0.5)
+#: The RayService ``example_ray_train_and_serve`` deploys and ``example_ray_serve_retire`` deletes.
+SERVE_SERVICE = "linear-model"
 #: Runtime env of the ``@task.ray`` examples: their functions import the shared code of
 #: ``ray_programs/`` (``pipeline.py``), which the Ray head and workers see at ``PROGRAMS_DIR``.
 PROGRAMS_ENV = {"env_vars": {"PYTHONPATH": PROGRAMS_DIR}}

@@ -7,10 +7,13 @@ per connection, namespace and kind), here of RayServices; see
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_ray_k8s._lifecycle.object_wait import OneObjectWait
+
+if TYPE_CHECKING:
+    from airflow_ray_k8s._lifecycle.kube import KubeSession
 
 #: What a RayService wait waits for.
 WAIT_DEPLOYED = "deployed"
@@ -20,7 +23,7 @@ WAIT_TARGETS = (WAIT_DEPLOYED, WAIT_HEALTHY, WAIT_DELETED)
 
 
 @dataclass
-class RayServiceWait:
+class RayServiceWait(OneObjectWait):
     """Wait for one RayService; see :class:`~airflow_ray_k8s.triggers.rayservice.RayServiceTrigger`."""
 
     conn_id: str
@@ -30,32 +33,7 @@ class RayServiceWait:
     generation: int | None = None
     applications: list[str] = field(default_factory=list)
     deadline: float | None = None
-
-    def _base(self, status: str, **extra: Any) -> dict[str, Any]:
-        return {"status": status, "name": self.name, "namespace": self.namespace, **extra}
-
-    async def run(self) -> dict[str, Any]:
-        """Return the event payload (``{"status": ..., ...}``)."""
-        from airflow_ray_k8s._lifecycle.kube import KubeSession
-
-        try:
-            async with (
-                KubeSession(self.conn_id) as kube,
-                kube.watch_one("rayservice", self.namespace, self.name) as updates,
-            ):
-                obj: dict[str, Any] | None = await updates.current()
-                while True:
-                    event = self.check(obj)
-                    if event is not None:
-                        return event
-                    if self.deadline is not None and time.time() >= self.deadline:
-                        return self._timed_out(obj)
-                    timeout = None if self.deadline is None else max(self.deadline - time.time(), 0.05)
-                    obj = await updates.next(timeout=timeout)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            return self._base("error", message=str(exc))
+    watch_kind: ClassVar[str] = "rayservice"
 
     def check(self, obj: dict[str, Any] | None) -> dict[str, Any] | None:
         """The event for this state of the object, or ``None`` to keep waiting."""
@@ -95,7 +73,8 @@ class RayServiceWait:
         found = {a.name: a for a in apps}
         return all(name in found and found[name].is_healthy for name in wanted)
 
-    def _timed_out(self, obj: dict[str, Any] | None) -> dict[str, Any]:
+    async def timed_out(self, kube: KubeSession, obj: dict[str, Any] | None) -> dict[str, Any]:
+        """The timeout event, with the last status seen (the stall's evidence)."""
         from airflow_ray_k8s.service_status import RayServiceStatus
 
         service = RayServiceStatus.from_object(obj).to_json() if obj is not None else None

@@ -12,9 +12,10 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_ray_k8s._lifecycle.logs import LogCursor, encode_offset, offset_from_annotations, tail
+from airflow_ray_k8s._lifecycle.object_wait import OneObjectWait
 from airflow_ray_k8s._lifecycle.queueing import is_suspended, queue_of
 from airflow_ray_k8s.status import JOB_FAILED, JOB_RUNNING, JOB_STOPPED, JOB_SUCCEEDED, RayJobStatus
 
@@ -346,7 +347,7 @@ async def delete_rayjob_async(conn_id: str, namespace: str, name: str, *, log: A
 
 
 @dataclass
-class RayClusterWait:
+class RayClusterWait(OneObjectWait):
     """Wait for a RayCluster; see :class:`~airflow_ray_k8s.triggers.raycluster.RayClusterTrigger`."""
 
     conn_id: str
@@ -359,40 +360,9 @@ class RayClusterWait:
     log: Any = None
     _queued: bool = field(init=False, default=False)
 
-    def _base(self, status: str, **extra: Any) -> dict[str, Any]:
-        # observed_at: when the wait saw the outcome, for the start-up metric (the task may resume later).
-        return {
-            "status": status, "name": self.name, "namespace": self.namespace,
-            "observed_at": time.time(), **extra,
-        }  # fmt: skip
+    watch_kind: ClassVar[str] = "raycluster"
 
-    async def run(self) -> dict[str, Any]:
-        """Return the event payload (``{"status": ..., ...}``)."""
-        from airflow_ray_k8s._lifecycle.kube import KubeSession
-
-        try:
-            async with (
-                KubeSession(self.conn_id) as kube,
-                kube.watch_one("raycluster", self.namespace, self.name) as updates,
-            ):
-                obj: dict[str, Any] | None = await updates.current()
-                while True:
-                    event = self._check(obj)
-                    if event is not None:
-                        return event
-                    if self._kueue_holds(obj):
-                        obj = await updates.next(timeout=None)
-                        continue
-                    if self.deadline is not None and time.time() >= self.deadline:
-                        return await self._timed_out(kube, obj)
-                    timeout = None if self.deadline is None else max(self.deadline - time.time(), 0.05)
-                    obj = await updates.next(timeout=timeout)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            return self._base("error", message=str(exc))
-
-    def _kueue_holds(self, obj: dict[str, Any] | None) -> bool:
+    def holds(self, obj: dict[str, Any] | None) -> bool:
         """True while Kueue keeps a queued cluster suspended; on its admission, move the deadline
         to ``startup_timeout`` after it."""
         queue = queue_of(obj)
@@ -417,7 +387,8 @@ class RayClusterWait:
                 self.deadline = max(self.deadline or 0.0, now + self.startup_timeout)
         return False
 
-    def _check(self, obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    def check(self, obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The event for this state of the cluster, or ``None`` to keep waiting."""
         from airflow_ray_k8s.status import RayClusterStatus
 
         if obj is None:
@@ -442,7 +413,8 @@ class RayClusterWait:
             )
         return None
 
-    async def _timed_out(self, kube: Any, obj: dict[str, Any] | None) -> dict[str, Any]:
+    async def timed_out(self, kube: KubeSession, obj: dict[str, Any] | None) -> dict[str, Any]:
+        """A deletion timeout, or a startup timeout with the cluster's pod and event problems."""
         from airflow_ray_k8s.status import RayClusterStatus
 
         if self.wait_for == "deleted":

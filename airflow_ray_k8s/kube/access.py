@@ -34,9 +34,12 @@ class Permission:
 REQUIRED_PERMISSIONS: tuple[Permission, ...] = (
     *(Permission(KUBERAY_GROUP, "rayclusters", v) for v in _CRUD),
     *(Permission(KUBERAY_GROUP, "rayjobs", v) for v in _CRUD),
+    # RayServiceDeployOperator / RayServiceDeleteOperator / RayServiceSensor.
+    *(Permission(KUBERAY_GROUP, "rayservices", v) for v in _CRUD),
     Permission("", "pods", "list"),
     Permission("", "events", "list"),
-    # The dashboard through the API server's service proxy: GET for status / logs, POST for stop.
+    # The dashboard through the API server's service proxy: GET for status / logs, POST for stop
+    # (and for a request to a RayService's <name>-serve-svc, e.g. a smoke test).
     Permission("", "services", "get", "proxy"),
     Permission("", "services", "create", "proxy"),
 )

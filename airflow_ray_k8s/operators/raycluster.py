@@ -17,8 +17,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_ray_k8s._lifecycle.context import (
     dagrun_timeout,
     default_deferrable,
@@ -27,13 +25,16 @@ from airflow_ray_k8s._lifecycle.context import (
     wait_bound,
 )
 from airflow_ray_k8s._lifecycle.deferral import DeferringOperator
+from airflow_ray_k8s._lifecycle.deletion import DEFAULT_DELETE_TIMEOUT, DeleteAndWaitOperator
 from airflow_ray_k8s.links import XCOM_DASHBOARD_URL, RayDashboardLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
+
+    from airflow_ray_k8s.resources import Resource
 
 DEFAULT_STARTUP_TIMEOUT = 600.0
-DEFAULT_DELETE_TIMEOUT = 300.0
 
 
 class RayClusterCreateOperator(DeferringOperator):
@@ -314,7 +315,7 @@ class RayClusterCreateOperator(DeferringOperator):
         KubeRayHook(kuberay_conn_id=self.kuberay_conn_id).delete(RAYCLUSTER, name, namespace=namespace)
 
 
-class RayClusterDeleteOperator(BaseOperator):
+class RayClusterDeleteOperator(DeleteAndWaitOperator):
     """Delete a RayCluster and wait until it is gone; a cluster that does not exist counts as deleted.
 
     Meant as the teardown of a :class:`RayClusterCreateOperator` setup task (``as_teardown()``), so
@@ -329,7 +330,8 @@ class RayClusterDeleteOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("cluster_name", "namespace")
-    ui_color = "#fde8e8"
+    kind = "RayCluster"
+    name_attr = "cluster_name"
 
     def __init__(
         self,
@@ -342,55 +344,30 @@ class RayClusterDeleteOperator(BaseOperator):
         deletion_timeout: float = DEFAULT_DELETE_TIMEOUT,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if deletion_timeout is None or deletion_timeout <= 0:
-            raise ValueError(f"{self.task_id}: deletion_timeout must be > 0")
+        super().__init__(
+            namespace=namespace,
+            kuberay_conn_id=kuberay_conn_id,
+            wait_for_deletion=wait_for_deletion,
+            deferrable=deferrable,
+            deletion_timeout=deletion_timeout,
+            **kwargs,
+        )
         self.cluster_name = cluster_name
-        self.namespace = namespace
-        self.kuberay_conn_id = kuberay_conn_id
-        self.wait_for_deletion = wait_for_deletion
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.deletion_timeout = float(deletion_timeout)
 
-    def execute(self, context: Context) -> None:
-        """Delete the cluster (idempotent) and wait until it is gone."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from airflow_ray_k8s._lifecycle import jobs
-        from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+    def resource(self) -> Resource:
+        """RayClusters."""
         from airflow_ray_k8s.resources import RAYCLUSTER
+
+        return RAYCLUSTER
+
+    def deletion_trigger(self, **kwargs: Any) -> BaseTrigger:
+        """A :class:`~airflow_ray_k8s.triggers.raycluster.RayClusterTrigger`."""
         from airflow_ray_k8s.triggers.raycluster import RayClusterTrigger
 
-        name = str(self.cluster_name or "").strip()
-        if not name:
-            raise AirflowFailException(f"{self.task_id}: cluster_name rendered empty")
-        hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
-        namespace = jobs.resolve_namespace(hook, self.namespace)
-        # Read first: what it requested over its life is sent once, by the try that deletes it.
-        existing = hook.get_or_none(RAYCLUSTER, name, namespace=namespace)
-        if hook.delete(RAYCLUSTER, name, namespace=namespace):
-            self.log.info("Deleting RayCluster %s/%s", namespace, name)
-            if existing is not None:
-                self._send_lifetime(context, namespace, existing)
-        else:
-            self.log.info("RayCluster %s/%s does not exist (deleted already)", namespace, name)
-        if not self.wait_for_deletion or hook.get_or_none(RAYCLUSTER, name, namespace=namespace) is None:
-            return
-        trigger = RayClusterTrigger(
-            name=name,
-            namespace=namespace,
-            kuberay_conn_id=self.kuberay_conn_id,
-            wait_for="deleted",
-            deadline=time.time() + self.deletion_timeout,
-        )
-        if self.deferrable:
-            self.defer(trigger=trigger, method_name="execute_complete")
-        from airflow_ray_k8s._lifecycle.waits import run_inline
+        return RayClusterTrigger(**kwargs)
 
-        self.execute_complete(context, run_inline(trigger))
-
-    @staticmethod
-    def _send_lifetime(context: Context, namespace: str, obj: dict[str, Any]) -> None:
+    def deleting(self, context: Context, namespace: str, obj: dict[str, Any]) -> None:
+        """Send what the cluster requested over its life (once: by the try whose delete removed it)."""
         from airflow_ray_k8s import metrics
         from airflow_ray_k8s._lifecycle.jobs import creation_time
         from airflow_ray_k8s.status import RayClusterStatus
@@ -405,16 +382,3 @@ class RayClusterDeleteOperator(BaseOperator):
         metrics.emit_cluster_lifetime(
             resources, max(time.time() - created, 0.0), metrics.task_tags(context, namespace)
         )
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
-        """Succeed when the cluster is gone."""
-        from airflow_ray_k8s.exceptions import RayK8sError, WaitTimeoutError
-
-        kind = event.get("status")
-        where = f"{event.get('namespace')}/{event.get('name')}"
-        if kind == "deleted":
-            self.log.info("RayCluster %s is gone", where)
-            return
-        if kind == "timeout":
-            raise WaitTimeoutError(f"RayCluster {where} still exists after {self.deletion_timeout:g} s")
-        raise RayK8sError(f"Waiting for the deletion of RayCluster {where} failed: {event.get('message')}")

@@ -22,10 +22,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_ray_k8s._lifecycle.context import default_deferrable, identity_from_context
 from airflow_ray_k8s._lifecycle.deferral import DeferringOperator
+from airflow_ray_k8s._lifecycle.deletion import DEFAULT_DELETE_TIMEOUT, DeleteAndWaitOperator
 from airflow_ray_k8s.links import (
     XCOM_DASHBOARD_URL,
     XCOM_SERVE_DASHBOARD_URL,
@@ -35,9 +34,11 @@ from airflow_ray_k8s.links import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
+
+    from airflow_ray_k8s.resources import Resource
 
 DEFAULT_DEPLOY_TIMEOUT = 900.0
-DEFAULT_DELETE_TIMEOUT = 300.0
 
 
 class RayServiceDeployOperator(DeferringOperator):
@@ -244,7 +245,7 @@ class RayServiceDeployOperator(DeferringOperator):
         }
 
 
-class RayServiceDeleteOperator(BaseOperator):
+class RayServiceDeleteOperator(DeleteAndWaitOperator):
     """Delete a RayService and wait until it is gone (its clusters and services follow by garbage
     collection); a RayService that does not exist counts as deleted.
 
@@ -257,7 +258,10 @@ class RayServiceDeleteOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("service_name", "namespace")
-    ui_color = "#fde8e8"
+    kind = "RayService"
+    name_attr = "service_name"
+    # Foreground: the object goes only after its clusters, so "gone" means nothing is left.
+    propagation_policy = "Foreground"
 
     def __init__(
         self,
@@ -270,58 +274,24 @@ class RayServiceDeleteOperator(BaseOperator):
         deletion_timeout: float = DEFAULT_DELETE_TIMEOUT,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if deletion_timeout is None or deletion_timeout <= 0:
-            raise ValueError(f"{self.task_id}: deletion_timeout must be > 0")
+        super().__init__(
+            namespace=namespace,
+            kuberay_conn_id=kuberay_conn_id,
+            wait_for_deletion=wait_for_deletion,
+            deferrable=deferrable,
+            deletion_timeout=deletion_timeout,
+            **kwargs,
+        )
         self.service_name = service_name
-        self.namespace = namespace
-        self.kuberay_conn_id = kuberay_conn_id
-        self.wait_for_deletion = wait_for_deletion
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.deletion_timeout = float(deletion_timeout)
 
-    def execute(self, context: Context) -> None:
-        """Delete the RayService (idempotent) and wait until it is gone."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from airflow_ray_k8s._lifecycle import jobs
-        from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+    def resource(self) -> Resource:
+        """RayServices."""
         from airflow_ray_k8s.resources import RAYSERVICE
+
+        return RAYSERVICE
+
+    def deletion_trigger(self, **kwargs: Any) -> BaseTrigger:
+        """A :class:`~airflow_ray_k8s.triggers.rayservice.RayServiceTrigger`."""
         from airflow_ray_k8s.triggers.rayservice import RayServiceTrigger
 
-        name = str(self.service_name or "").strip()
-        if not name:
-            raise AirflowFailException(f"{self.task_id}: service_name rendered empty")
-        hook = KubeRayHook(kuberay_conn_id=self.kuberay_conn_id)
-        namespace = jobs.resolve_namespace(hook, self.namespace)
-        # Foreground: the object goes only after its clusters, so "gone" means nothing is left.
-        if hook.delete(RAYSERVICE, name, namespace=namespace, propagation_policy="Foreground"):
-            self.log.info("Deleting RayService %s/%s", namespace, name)
-        else:
-            self.log.info("RayService %s/%s does not exist (deleted already)", namespace, name)
-        if not self.wait_for_deletion or hook.get_or_none(RAYSERVICE, name, namespace=namespace) is None:
-            return
-        trigger = RayServiceTrigger(
-            name=name,
-            namespace=namespace,
-            kuberay_conn_id=self.kuberay_conn_id,
-            wait_for="deleted",
-            deadline=time.time() + self.deletion_timeout,
-        )
-        if self.deferrable:
-            self.defer(trigger=trigger, method_name="execute_complete")
-        from airflow_ray_k8s._lifecycle.waits import run_inline
-
-        self.execute_complete(context, run_inline(trigger))
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> None:
-        """Succeed when the RayService is gone."""
-        from airflow_ray_k8s.exceptions import RayK8sError, WaitTimeoutError
-
-        where = f"{event.get('namespace')}/{event.get('name')}"
-        if event.get("status") == "deleted":
-            self.log.info("RayService %s is gone", where)
-            return
-        if event.get("status") == "timeout":
-            raise WaitTimeoutError(f"RayService {where} still exists after {self.deletion_timeout:g} s")
-        raise RayK8sError(f"Waiting for the deletion of RayService {where} failed: {event.get('message')}")
+        return RayServiceTrigger(**kwargs)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator
-
 from airflow_ray_k8s._lifecycle.context import default_deferrable
+from airflow_ray_k8s._lifecycle.sensing import WatchingSensor
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
 
 
-class RayClusterSensor(BaseSensorOperator):
+class RayClusterSensor(WatchingSensor):
     """Wait until a condition of a RayCluster becomes true (e.g. ``HeadPodReady``).
 
     A cluster that does not exist yet is waited for. Works in ``poke`` and ``reschedule`` mode, or
@@ -65,29 +65,16 @@ class RayClusterSensor(BaseSensorOperator):
         self.log.info("RayCluster %s: %s is %s", self.cluster_name, self.condition_type, state)
         return cond is not None and cond.is_true
 
-    def execute(self, context: Context) -> Any:
-        """Poke once; if not done and deferrable, wait in the triggerer."""
-        if not self.deferrable:
-            return super().execute(context)
-        if self.poke(context):
-            return None
-        from datetime import timedelta
-
-        from airflow_ray_k8s._lifecycle.jobs import resolve_namespace
-        from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+    def deferral_trigger(self, namespace: str) -> BaseTrigger:
+        """A :class:`~airflow_ray_k8s.triggers.raycluster.RayClusterTrigger` for the condition."""
         from airflow_ray_k8s.triggers.raycluster import RayClusterTrigger
 
-        namespace = resolve_namespace(KubeRayHook(kuberay_conn_id=self.kuberay_conn_id), self.namespace)
-        self.defer(
-            trigger=RayClusterTrigger(
-                name=self.cluster_name,
-                namespace=namespace,
-                kuberay_conn_id=self.kuberay_conn_id,
-                wait_for="condition",
-                condition_type=self.condition_type,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        return RayClusterTrigger(
+            name=self.cluster_name,
+            namespace=namespace,
+            kuberay_conn_id=self.kuberay_conn_id,
+            wait_for="condition",
+            condition_type=self.condition_type,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator
-
 from airflow_ray_k8s._lifecycle.context import default_deferrable
+from airflow_ray_k8s._lifecycle.sensing import WatchingSensor
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
 
 
-class RayServiceSensor(BaseSensorOperator):
+class RayServiceSensor(WatchingSensor):
     """Wait until the Serve applications of a RayService are ``RUNNING`` with ``HEALTHY`` deployments
     on its active cluster (e.g. before a batch job calls the model).
 
@@ -74,29 +74,16 @@ class RayServiceSensor(BaseSensorOperator):
         self.log.info("RayService %s: %s", self.service_name, RayServiceStatus.from_object(obj).describe())
         return self._wait(namespace).check(obj) is not None
 
-    def execute(self, context: Context) -> Any:
-        """Poke once; if not done and deferrable, wait in the triggerer."""
-        if not self.deferrable:
-            return super().execute(context)
-        if self.poke(context):
-            return None
-        from datetime import timedelta
-
-        from airflow_ray_k8s._lifecycle.jobs import resolve_namespace
-        from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+    def deferral_trigger(self, namespace: str) -> BaseTrigger:
+        """A :class:`~airflow_ray_k8s.triggers.rayservice.RayServiceTrigger` for healthy applications."""
         from airflow_ray_k8s.triggers.rayservice import RayServiceTrigger
 
-        namespace = resolve_namespace(KubeRayHook(kuberay_conn_id=self.kuberay_conn_id), self.namespace)
-        self.defer(
-            trigger=RayServiceTrigger(
-                name=self.service_name,
-                namespace=namespace,
-                kuberay_conn_id=self.kuberay_conn_id,
-                wait_for="healthy",
-                applications=self.applications,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        return RayServiceTrigger(
+            name=self.service_name,
+            namespace=namespace,
+            kuberay_conn_id=self.kuberay_conn_id,
+            wait_for="healthy",
+            applications=self.applications,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:

@@ -32,6 +32,8 @@ EXPECTED = {
     "example_ray_gpu_train",
     "example_ray_taskflow_train",
     "example_ray_queued_backfill",
+    "example_ray_train_and_serve",
+    "example_ray_serve_retire",
 }
 
 
@@ -271,3 +273,28 @@ def test_queued_backfill_sends_each_interval_through_the_kueue_queue(examples_on
         assert body["spec"]["suspend"] is True
         assert body["spec"]["shutdownAfterJobFinishes"] is True
     assert len(names) == 2
+
+
+def test_train_and_serve_templates_the_trained_weights_into_a_valid_rayservice(
+    examples_on_path: None,
+) -> None:
+    module = _load("example_ray_train_and_serve")
+    dag = module.dag
+    assert dag.get_task("train").downstream_task_ids == {"deploy"}
+    deploy = dag.get_task("deploy")
+    model = {"weights": [1.5, -2.0], "bias": 0.25, "version": "2026-11-03", "rows": 2000}
+    ti = SimpleNamespace(**_context(dag.dag_id, "deploy")["ti"].__dict__)
+    ti.xcom_pull = lambda task_ids, key: model if (task_ids, key) == ("train", "results") else None
+    context: Any = {"ti": ti, "params": dag.params.dump(), "ds": "2026-11-03"}
+    deploy.render_template_fields(context)
+    body = deploy.build_rayservice(context, "default")
+    serve = yaml.safe_load(body["spec"]["serveConfigV2"])
+    [app] = serve["applications"]
+    # Native rendering: numbers and a list, not their text.
+    assert app["args"] == {"weights": [1.5, -2.0], "bias": 0.25, "version": "2026-11-03"}
+    assert app["import_path"] == "linear_serve:app"
+    assert (EXAMPLES / "ray_programs" / "linear_serve.py").is_file()
+    head = body["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]
+    # The version in the cluster config: each model rolls out on a new cluster.
+    assert head["metadata"]["annotations"]["example.airflow-ray-k8s.io/model-version"] == "2026-11-03"
+    assert body["metadata"]["name"] == "linear-model"

@@ -235,6 +235,14 @@ class RayRuntime:
         """``http://127.0.0.1:<dashboard port>`` of the head."""
         return self._heads[key].dashboard_url
 
+    def serve_url(self, key: ClusterKey) -> str:
+        """Where the head's Serve HTTP proxy listens (what ``<service>-serve-svc`` forwards to)."""
+        return self._heads[key].serve_url
+
+    def serve_options(self, key: ClusterKey) -> dict[str, Any]:
+        """The Serve port settings a deploy to this head carries (see ``RayHead.serve_http_options``)."""
+        return self._heads[key].serve_http_options()
+
     def head(self, key: ClusterKey) -> RayHead | None:
         """The head process of a cluster (tests, benchmarks)."""
         return self._heads.get(key)

@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -114,13 +115,17 @@ class HeadPorts:
     runtime_env_agent: int
     min_worker: int
     max_worker: int
+    #: Ray Serve's HTTP proxy (a pod's container port 8000; see :meth:`RayHead.serve_http_options`).
+    serve: int
+    #: Ray Serve's gRPC proxy (the container's 9000), so two heads' Serve instances never collide.
+    serve_grpc: int
 
     @classmethod
     def allocate(cls, allocator: PortAllocator) -> HeadPorts:
         """Fresh ports for a new head."""
         p = allocator.port
         low, high = allocator.port_range()
-        return cls(p(), p(), p(), p(), p(), p(), p(), p(), p(), low, high)
+        return cls(p(), p(), p(), p(), p(), p(), p(), p(), p(), low, high, p(), p())
 
     def singles(self) -> list[int]:
         """The single ports (not the worker range)."""
@@ -134,6 +139,8 @@ class HeadPorts:
             self.object_manager,
             self.metrics,
             self.runtime_env_agent,
+            self.serve,
+            self.serve_grpc,
         ]
 
 
@@ -177,6 +184,24 @@ class RayHead:
     def dashboard_url(self) -> str:
         """Base URL of the head's dashboard (job REST API)."""
         return f"http://127.0.0.1:{self.ports.dashboard}"
+
+    @property
+    def serve_url(self) -> str:
+        """Base URL of the head's Ray Serve HTTP proxy (once Serve runs on it)."""
+        return f"http://127.0.0.1:{self.ports.serve}"
+
+    def serve_http_options(self) -> dict[str, Any]:
+        """What a Serve deploy to this head must say about Serve's own ports.
+
+        In a pod, Serve's HTTP proxy listens on the container's port 8000 (and gRPC on 9000) and the
+        pod network keeps heads apart; here every head shares the loopback interface, so the
+        emulator plays the pod network by giving each head its own ports and setting them in the
+        config it PUTs (Serve reads ``http_options`` when it starts on the head).
+        """
+        return {
+            "http_options": {"host": "127.0.0.1", "port": self.ports.serve},
+            "grpc_options": {"port": self.ports.serve_grpc},
+        }
 
     @property
     def pgid(self) -> int | None:

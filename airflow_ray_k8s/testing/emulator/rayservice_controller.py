@@ -49,6 +49,8 @@ ORIGIN_CRD_LABEL = "ray.io/originated-from-crd"
 ORIGIN_NAME_LABEL = "ray.io/originated-from-cr-name"
 DEFAULT_DELETION_DELAY = 60.0
 SERVE_PORT = 8000
+#: Seconds a ``PUT /api/serve/applications/`` may take (8 s measured when it starts Serve on an idle head).
+DEPLOY_TIMEOUT = 60.0
 _CONDITION_TYPES = ("Ready", "UpgradeInProgress")
 
 
@@ -104,9 +106,17 @@ class RayServiceController:
             outcome = ann.annotations_of(service).get(ann.SERVE_OUTCOME)
             planner(key, outcome, ann.seconds(service, ann.SERVE_DELAY))
         url = self.ctl.runtime.dashboard_url(key) + "/api/serve/applications/"
+        body = parse_serve_config(text)
+        serve_options = getattr(self.ctl.runtime, "serve_options", None)
+        if serve_options is not None:
+            # Real heads share loopback: each gets its own Serve ports (see RayHead.serve_http_options).
+            for field, options in serve_options(key).items():
+                body[field] = {**(body.get(field) or {}), **options}
         try:
             session = await self._http()
-            async with session.put(url, json=parse_serve_config(text)) as response:
+            # The first deploy to a head starts Serve itself (its controller and proxy): seconds.
+            timeout = aiohttp.ClientTimeout(total=DEPLOY_TIMEOUT)
+            async with session.put(url, json=body, timeout=timeout) as response:
                 ok = response.status < 300
                 if not ok:
                     detail = (await response.text())[:500]
@@ -120,6 +130,35 @@ class RayServiceController:
                 service, "Normal", "UpdatedServeApplications", f"Updated serve applications on {key[1]}"
             )
         return ok
+
+    async def _proxy_serves(self, key: ClusterKey, text: str) -> bool:
+        """Whether the head's Serve HTTP proxy is healthy and routes every application of ``text``.
+
+        KubeRay sends serve traffic only to pods whose Serve proxy passes its health check (the
+        ``ray.io/serve`` label selects them); on a real head the proxy also learns a new route a
+        moment after the application reports ``RUNNING``, so the switch waits for both here.
+        """
+        serve_url = getattr(self.ctl.runtime, "serve_url", None)
+        if serve_url is None:
+            return True
+        wanted = {
+            str(app.get("route_prefix", "/"))
+            for app in parse_serve_config(text).get("applications") or []
+            if isinstance(app, dict) and app.get("route_prefix", "/") is not None
+        }
+        base = serve_url(key)
+        try:
+            session = await self._http()
+            async with session.get(base + "/-/healthz") as response:
+                if response.status != 200:
+                    return False
+            async with session.get(base + "/-/routes") as response:
+                if response.status != 200:
+                    return False
+                routes = await response.json()
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            return False
+        return isinstance(routes, dict) and wanted <= set(routes)
 
     async def _app_statuses(self, key: ClusterKey) -> dict[str, Any] | None:
         url = self.ctl.runtime.dashboard_url(key) + "/api/serve/applications/"
@@ -317,6 +356,7 @@ class RayServiceController:
             pending is not None
             and pending_apps
             and all(a.get("status") == "RUNNING" for a in pending_apps.values())
+            and await self._proxy_serves((namespace, pending_name), text)
         ):
             # Switch: the pending cluster serves from now on; the old one goes after the delay.
             if active is not None:

@@ -109,7 +109,15 @@ class ScriptedServe:
         return {"applications": {name: app.details() for name, app in self.apps.items()}}
 
     async def handle_http(self, request: web.Request, path: str) -> web.StreamResponse:
-        """A request to the Serve HTTP port: the application whose route prefix matches answers."""
+        """A request to the Serve HTTP port: the application whose route prefix matches answers.
+
+        ``/-/healthz`` and ``/-/routes`` answer as Serve's proxy does (routes of running applications).
+        """
+        if path == "/-/healthz":
+            return web.Response(text="success")
+        if path == "/-/routes":
+            running = {a.route_prefix: a.name for a in self.apps.values() if a.status == "RUNNING"}
+            return web.json_response({prefix: name for prefix, name in running.items() if prefix is not None})
         match: ScriptedApp | None = None
         for app in self.apps.values():
             prefix = app.route_prefix

@@ -11,8 +11,10 @@ process survived.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -272,3 +274,42 @@ def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         finally:
             monkeypatch.undo()
             stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=False)
+
+
+@contextlib.contextmanager
+def request_loop(ask: Callable[[], Any], interval: float) -> Iterator[tuple[list[Any], list[str]]]:
+    """Call ``ask`` on a thread every ``interval`` s while the block runs (a client hitting a served
+    model during an upgrade); yields ``(answers, failures)``, filled in as the calls return. A
+    failure is an ``OSError`` (``URLError``, ``HTTPError``: a refused or failed request) or a
+    ``ValueError`` (an answer that is not JSON); ``ask`` must not retry."""
+    answers: list[Any] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                answers.append(ask())
+            except (OSError, ValueError) as exc:
+                failures.append(repr(exc))
+            time.sleep(interval)
+
+    sender = threading.Thread(target=loop, daemon=True)
+    sender.start()
+    try:
+        yield answers, failures
+    finally:
+        stop.set()
+        sender.join(timeout=15)
+
+
+def assert_switched_once(answers: list[Any], failures: list[str], old: Any, new: Any) -> None:
+    """What :func:`request_loop` saw during an upgrade: no failed request, and the answers went
+    from ``old`` to ``new`` once, never back."""
+    assert not failures, f"{len(failures)} of {len(answers) + len(failures)} requests failed: {failures[:3]}"
+    assert answers, "no request was answered"
+    assert answers[0] == old, answers[::20]
+    assert answers[-1] == new, answers[::20]
+    switch = answers.index(new)
+    assert set(answers[:switch]) == {old}
+    assert set(answers[switch:]) == {new}, "traffic went back to the old cluster"

@@ -5,7 +5,6 @@ re-runs, bad input refused before any write, and nothing left after the teardown
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.airflow.conftest import task_instances, xcom
+from tests.integration.airflow.conftest import assert_switched_once, request_loop, task_instances, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -110,34 +109,13 @@ def test_deploy_then_upgrade_without_a_failed_request(local_kuberay_scripted: An
     assert xcom(dr, "deploy", key="ray_serve_dashboard_url").endswith("/#/serve")
 
     # Requests keep flowing while a new image and model roll out as a new cluster.
-    answers: list[str] = []
-    failures: list[str] = []
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                answers.append(_ask(kr)["args"]["model_uri"])
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                failures.append(repr(exc))
-            time.sleep(0.02)
-
-    sender = threading.Thread(target=loop, daemon=True)
-    sender.start()
-    try:
+    with request_loop(lambda: _ask(kr)["args"]["model_uri"], 0.02) as (answers, failures):
         dr = _run(_dags().rayservice_deploy, 2, model_uri="file:///models/v2", image="rayproject/ray:2.52.1")
-    finally:
-        stop.set()
-        sender.join(timeout=10)
     assert _states(dr) == {"deploy": "success", "smoke": "success", "healthy": "success"}
     second = xcom(dr, "deploy")
     assert second["action"] == "updated"
     assert second["active_cluster"] != first["active_cluster"]
-    assert not failures, f"{len(failures)} of {len(answers) + len(failures)} requests failed: {failures[:3]}"
-    assert answers[0] == "file:///models/v1", answers[::20]
-    assert answers[-1] == "file:///models/v2", answers[::20]
-    switch = answers.index("file:///models/v2")
-    assert set(answers[switch:]) == {"file:///models/v2"}, "traffic went back to the old cluster"
+    assert_switched_once(answers, failures, "file:///models/v1", "file:///models/v2")
     # The replaced cluster goes after rayClusterDeletionDelaySeconds.
     deadline = time.monotonic() + 10
     while first["active_cluster"] in {o["metadata"]["name"] for o in kr.objects("rayclusters")}:

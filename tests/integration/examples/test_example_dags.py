@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-from tests.integration.airflow.conftest import airflow_db, assert_nothing_left, task_instances, xcom
+from tests.integration.airflow.conftest import (
+    airflow_db,
+    assert_nothing_left,
+    assert_switched_once,
+    request_loop,
+    task_instances,
+    xcom,
+)
 from tests.integration.examples.bundles import EXAMPLES, bundle_config_with_examples
 
 DAY = datetime(2026, 11, 3, tzinfo=timezone.utc)
@@ -171,3 +179,138 @@ def test_taskflow_pipeline_returns_the_models_and_evaluate_picks_the_best(
     assert abs(best["b"] - BIAS) < 0.05
     assert best["val_mse"] < 0.01
     assert_nothing_left(local_kuberay, within=60)
+
+
+SERVE_DAY, NEXT_DAY = DAY, datetime(2026, 11, 4, tzinfo=timezone.utc)
+
+
+def _serve_run(dag: Any, day: datetime, **params: Any) -> Any:
+    # Every param every time: dag.test() keeps an earlier run's conf in this process otherwise.
+    conf = {"rows": 2000, "serve_import_path": "linear_serve:app", **params}
+    return dag.test(logical_date=day, run_after=day, run_conf=conf)
+
+
+def _predict(kr: Any, features: list[float]) -> dict[str, Any]:
+    """One request to the served model through the API server's service proxy, no retries."""
+    import json
+    import urllib.request
+
+    url = f"{kr.url}/api/v1/namespaces/default/services/linear-model-serve-svc:serve/proxy/predict"
+    request = urllib.request.Request(  # noqa: S310 (the emulator's http URL)
+        url,
+        data=json.dumps({"features": features}).encode(),
+        headers={"Authorization": f"Bearer {kr.token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (the emulator's http URL)
+        return dict(json.loads(response.read()))
+
+
+def _expected_model(ds: str) -> tuple[list[float], float]:
+    """The least-squares fit of the day's rows, computed here with numpy's own solver."""
+    import numpy as np
+    from ray_programs.least_squares import shard_data
+
+    x, y = shard_data(ds, 2000, 0, 1)
+    solution = np.linalg.lstsq(np.hstack([x, np.ones((len(x), 1))]), y, rcond=None)[0]
+    return [float(v) for v in solution[:-1]], float(solution[-1])
+
+
+def _check_model(dr: Any, ds: str) -> dict[str, Any]:
+    from ray_programs.least_squares import true_model
+
+    model = xcom(dr, "train", key="results")
+    weights, bias = _expected_model(ds)
+    assert model["version"] == ds
+    assert all(abs(a - b) < 1e-9 for a, b in zip(model["weights"], weights, strict=True)), (model, weights)
+    assert abs(model["bias"] - bias) < 1e-9
+    truth, true_bias = true_model(ds)
+    assert all(abs(a - b) < 0.01 for a, b in zip(model["weights"], truth, strict=True)), "not fitted"
+    assert abs(model["bias"] - true_bias) < 0.01
+    return dict(model)
+
+
+def _retire_leaves_nothing(kr: Any) -> None:
+    dr = _dag("example_ray_serve_retire").test(logical_date=NEXT_DAY, run_after=NEXT_DAY)
+    assert task_instances(dr)[("delete_service", -1)].state == "success"
+    deadline = time.monotonic() + 30
+    while True:
+        left = [
+            f"{plural}/{o['metadata']['name']}"
+            for plural in ("rayservices", "rayclusters", "services", "pods")
+            for o in kr.objects(plural)
+            if o["metadata"]["name"].startswith("linear-model")
+        ]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert not left, f"left after retiring the service: {left}"
+    assert_nothing_left(kr, within=90)
+
+
+def test_train_then_serve_then_upgrade_without_a_failed_request(local_kuberay: Any, examples: None) -> None:
+    kr = local_kuberay
+    dag = _dag("example_ray_train_and_serve")
+    dr = _serve_run(dag, SERVE_DAY)
+    states = {k: ti.state for k, ti in task_instances(dr).items()}
+    assert states == dict.fromkeys([("train", -1), ("deploy", -1), ("smoke", -1)], "success"), states
+    first = _check_model(dr, "2026-11-03")
+    deployed = xcom(dr, "deploy")
+    assert deployed["action"] == "created"
+    assert deployed["applications"] == {"linear": "RUNNING"}
+    # The test's own request, with features the DAG did not use: real Serve computes w . x + b.
+    answer = _predict(kr, [2.0, 3.0])
+    assert answer["version"] == "2026-11-03"
+    expected = first["weights"][0] * 2.0 + first["weights"][1] * 3.0 + first["bias"]
+    assert abs(answer["prediction"] - expected) < 1e-9
+
+    # The next day's model rolls out as a new cluster while requests keep flowing.
+    with request_loop(lambda: _predict(kr, [1.0, 1.0])["version"], 0.05) as (versions, failures):
+        dr = _serve_run(dag, NEXT_DAY)
+    states = {k: ti.state for k, ti in task_instances(dr).items()}
+    assert states == dict.fromkeys([("train", -1), ("deploy", -1), ("smoke", -1)], "success"), states
+    second = _check_model(dr, "2026-11-04")
+    assert second["weights"] != first["weights"]
+    upgraded = xcom(dr, "deploy")
+    assert upgraded["action"] == "updated"
+    assert upgraded["active_cluster"] != deployed["active_cluster"]
+    assert_switched_once(versions, failures, "2026-11-03", "2026-11-04")
+    assert len(versions) > 100, "the loop ran through the whole upgrade"
+    # The replaced cluster goes rayClusterDeletionDelaySeconds (10 s) after the switch.
+    deadline = time.monotonic() + 60
+    while deployed["active_cluster"] in {o["metadata"]["name"] for o in kr.objects("rayclusters")}:
+        assert time.monotonic() < deadline, "the old cluster was not deleted"
+        time.sleep(0.5)
+    _retire_leaves_nothing(kr)
+
+
+def test_a_model_that_cannot_be_imported_fails_the_upgrade_and_the_previous_one_keeps_serving(
+    local_kuberay: Any, examples: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    kr = local_kuberay
+    dag = _dag("example_ray_train_and_serve")
+    dr = _serve_run(dag, SERVE_DAY)
+    assert task_instances(dr)[("smoke", -1)].state == "success"
+    serving = xcom(dr, "deploy")["active_cluster"]
+    capfd.readouterr()  # the first run's output
+
+    dr = _serve_run(dag, NEXT_DAY, serve_import_path="linear_serve_missing:app")
+    states = {k[0]: ti.state for k, ti in task_instances(dr).items()}
+    assert states == {"train": "success", "deploy": "failed", "smoke": "upstream_failed"}, states
+    text = "".join(capfd.readouterr())
+    # The task's error names KubeRay's verdict, the cluster still serving and Serve's own message
+    # (a traceback: several lines; its last one is kept).
+    error = text[text.index("the rollout failed") :][:3000]
+    assert "linear: DEPLOY_FAILED" in error, error
+    assert f"the active cluster {serving} keeps serving the previous version" in error, error
+    assert "No module named 'linear_serve_missing'" in error, error
+    [service] = [o for o in kr.objects("rayservices") if o["metadata"]["name"] == "linear-model"]
+    status = service["status"]
+    pending = status["pendingServiceStatus"]["applicationStatuses"]["linear"]
+    assert pending["status"] == "DEPLOY_FAILED"
+    assert "No module named 'linear_serve_missing'" in pending["message"]
+    assert status["activeServiceStatus"]["rayClusterName"] == serving
+    assert status["activeServiceStatus"]["applicationStatuses"]["linear"]["status"] == "RUNNING"
+    # The first model still answers, through the proxy, from its own cluster.
+    assert _predict(kr, [1.0, 1.0])["version"] == "2026-11-03"
+    _retire_leaves_nothing(kr)

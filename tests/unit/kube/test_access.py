@@ -46,7 +46,11 @@ def test_missing_crds_and_denied_verbs(script: Script) -> None:
     report = script.run(check_connection("ray", with_token_secret=True))
     assert not report.ok
     assert report.missing_crds == ["rayclusters.ray.io", "rayjobs.ray.io"]
-    assert report.denied == ["delete rayclusters.ray.io", "delete rayjobs.ray.io"]
+    assert report.denied == [
+        "delete rayclusters.ray.io",
+        "delete rayjobs.ray.io",
+        "delete rayservices.ray.io",
+    ]
     assert "KubeRay CRDs missing" in report.summary()
     assert any(
         r.body and r.body["spec"]["resourceAttributes"]["resource"] == "secrets" for r in script.requests
