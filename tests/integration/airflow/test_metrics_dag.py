@@ -39,7 +39,8 @@ def test_a_dag_run_sends_startup_run_resources_and_outcomes_to_statsd(
     startup_ms = one_sample(ours, "airflow.ray_k8s.rayjob.startup", "train")
     # From the RayJob's creationTimestamp (whole seconds) to the driver's start: a scripted cluster
     # is ready in 0.2 s, a real head in 5-60 s on this machine.
-    assert 0 < startup_ms.value < (5000 if kr.mode == "scripted" else 200_000)
+    # Both ends may fall in one KubeRay second with a late observation: 0 is then the estimate.
+    assert 0 <= startup_ms.value < (5000 if kr.mode == "scripted" else 200_000)
     cluster_ms = one_sample(ours, "airflow.ray_k8s.rayjob.cluster_startup", "train")
     # Whole seconds apart (KubeRay's timestamps), and part of the start-up up to half a second.
     assert cluster_ms.value % 1000 == 0
