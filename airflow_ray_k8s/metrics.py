@@ -161,17 +161,21 @@ def rayjob_figures(
     ended = _refine(
         parse_time(job.ray_job_end_time) or parse_time(job.end_time), _float(seen.get("ended_at"))
     )
+    startup, run = _span(admitted, running), _span(running, ended)
+    # Held = start-up + run, so the three figures agree even where an estimate of the start
+    # precedes that of the admission (both in one second) and the start-up is clamped to 0.
+    held = (startup or 0.0) + run if run is not None and own_cluster else None
     return RayJobFigures(
         outcome=outcome,
         reason=reason or "none",
         queue=queue,
         queue_wait=_span(created, admitted) if queue else None,
-        startup=_span(admitted, running),
+        startup=startup,
         cluster_startup=_span(admitted, _refine(parse_time(job.cluster_ready_time), None))
         if own_cluster
         else None,
-        run=_span(running, ended),
-        held=_span(admitted, ended) if running is not None and own_cluster else None,
+        run=run,
+        held=held,
         resources=Resources.from_quantities(job.desired_cpu, job.desired_memory, job.desired_gpu),
     )
 
