@@ -243,6 +243,8 @@ class RayJobWait:
             self.log_interval if lines else min(max(2 * self._log_pause, self.log_interval), ceiling)
         )
         self._next_log_at = started + self._log_pause
+        # Emitted first, recorded after: a restart between the two repeats these lines on the next
+        # emitter rather than losing them.
         if lines:
             await self._record_offset()
         return text

@@ -66,17 +66,27 @@ async def _until(predicate: Any, timeout: float = 30) -> None:
 async def test_a_triggerer_restart_continues_the_log_without_repeats_and_deletes_nothing(
     local_kuberay_scripted: Any,
 ) -> None:
-    _submit("restart-me", seconds=3)
+    _submit("restart-me", seconds=5)
     first = Recorder()
     # The kwargs a deferring task stored: offset 0. The restarted trigger is rebuilt from the same.
     _, kwargs = _trigger("restart-me", first).serialize()
     task = asyncio.create_task(first_event(_trigger("restart-me", first)))
     await _until(lambda: any("Running entrypoint" in line for line in first.lines))
+    # The trigger emits the lines, then records their offset on the RayJob (one PATCH). The restart
+    # this test means comes after that record: a restart between the two repeats those lines, by
+    # design (a line is repeated rather than lost). Under load the PATCH can take a while.
+    hook = KubeRayHook()
+
+    def recorded() -> int:
+        obj = hook.get(RAYJOB, "restart-me", namespace="default")
+        return offset_from_annotations(obj["metadata"].get("annotations"), 1)
+
+    async with asyncio.timeout(30):
+        while not await asyncio.to_thread(recorded):
+            await asyncio.sleep(0.05)
     task.cancel()  # the triggerer restarts: cancellation, no on_kill
     await asyncio.gather(task, return_exceptions=True)
-
-    obj = KubeRayHook().get(RAYJOB, "restart-me", namespace="default")
-    annotations = obj["metadata"]["annotations"]
+    annotations = hook.get(RAYJOB, "restart-me", namespace="default")["metadata"]["annotations"]
     assert offset_from_annotations(annotations, 1) > 0, annotations.get(ANNOTATION_LOG_OFFSET)
 
     second = Recorder()
