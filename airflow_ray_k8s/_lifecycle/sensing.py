@@ -1,4 +1,4 @@
-"""What the RayCluster and RayService sensors share: poke once, then, when deferrable and not done,
+"""What the RayJob, RayCluster and RayService sensors share: poke once, then, when deferrable and not done,
 wait in the triggerer on the shared watch (cheap to import: sensor modules import it)."""
 
 from __future__ import annotations

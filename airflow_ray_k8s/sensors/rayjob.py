@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator
-
 from airflow_ray_k8s._lifecycle.context import default_deferrable
+from airflow_ray_k8s._lifecycle.sensing import WatchingSensor
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
 
 
-class RayJobSensor(BaseSensorOperator):
+class RayJobSensor(WatchingSensor):
     """Wait until a RayJob's deployment is terminal; succeed if its Ray job status is accepted.
 
     Works in ``poke`` and ``reschedule`` mode, or deferrable (a watch in the triggerer). A RayJob
@@ -82,30 +82,18 @@ class RayJobSensor(BaseSensorOperator):
             return False
         return self._judge(RayJobStatus.from_object(obj))
 
-    def execute(self, context: Context) -> Any:
-        """Poke once; if not done and deferrable, wait in the triggerer."""
-        if not self.deferrable:
-            return super().execute(context)
-        if self.poke(context):
-            return None
-        from datetime import timedelta
-
-        from airflow_ray_k8s._lifecycle.jobs import resolve_namespace
-        from airflow_ray_k8s.hooks.kuberay import KubeRayHook
+    def deferral_trigger(self, namespace: str) -> BaseTrigger:
+        """A :class:`~airflow_ray_k8s.triggers.rayjob.RayJobTrigger` that waits for the RayJob to
+        exist and end; a sensor never deletes what it watches, nor streams its log."""
         from airflow_ray_k8s.triggers.rayjob import RayJobTrigger
 
-        namespace = resolve_namespace(KubeRayHook(kuberay_conn_id=self.kuberay_conn_id), self.namespace)
-        self.defer(
-            trigger=RayJobTrigger(
-                name=self.rayjob_name,
-                namespace=namespace,
-                kuberay_conn_id=self.kuberay_conn_id,
-                get_logs=False,
-                delete_on_kill=False,
-                wait_for_creation=True,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        return RayJobTrigger(
+            name=self.rayjob_name,
+            namespace=namespace,
+            kuberay_conn_id=self.kuberay_conn_id,
+            get_logs=False,
+            delete_on_kill=False,
+            wait_for_creation=True,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> None:

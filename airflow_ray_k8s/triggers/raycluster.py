@@ -6,9 +6,10 @@ Importing this module is cheap: the Kubernetes clients and the watch hub are imp
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
+
+from airflow_ray_k8s.triggers._kwargs import ParameterTrigger
 
 #: What a :class:`RayClusterTrigger` waits for.
 WAIT_READY = "ready"
@@ -17,7 +18,7 @@ WAIT_CONDITION = "condition"
 WAIT_TARGETS = (WAIT_READY, WAIT_DELETED, WAIT_CONDITION)
 
 
-class RayClusterTrigger(BaseTrigger):
+class RayClusterTrigger(ParameterTrigger):
     """Wait until a RayCluster is ready, has a condition true, or is gone.
 
     Like :class:`~airflow_ray_k8s.triggers.rayjob.RayClusterTrigger`, the wait is a subscription to
@@ -74,36 +75,11 @@ class RayClusterTrigger(BaseTrigger):
         self.startup_timeout = startup_timeout
         self._fired = False
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and the kwargs that rebuild this trigger in any triggerer."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "name": self.name,
-                "namespace": self.namespace,
-                "kuberay_conn_id": self.kuberay_conn_id,
-                "wait_for": self.wait_for,
-                "condition_type": self.condition_type,
-                "deadline": self.deadline,
-                "delete_on_kill": self.delete_on_kill,
-                "startup_timeout": self.startup_timeout,
-            },
-        )
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait (see the class docstring) and fire exactly one event."""
         from airflow_ray_k8s._lifecycle.waits import RayClusterWait
 
-        wait = RayClusterWait(
-            conn_id=self.kuberay_conn_id,
-            namespace=self.namespace,
-            name=self.name,
-            wait_for=self.wait_for,
-            condition_type=self.condition_type,
-            deadline=self.deadline,
-            startup_timeout=self.startup_timeout,
-            log=self.log,
-        )
+        wait = RayClusterWait(**self.wait_kwargs(), log=self.log)
         payload = await wait.run()
         self._fired = True
         yield TriggerEvent(payload)

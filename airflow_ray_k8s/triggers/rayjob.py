@@ -7,12 +7,13 @@ the Kubernetes clients and the watch hub are imported inside :meth:`RayJobTrigge
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
+
+from airflow_ray_k8s.triggers._kwargs import ParameterTrigger
 
 
-class RayJobTrigger(BaseTrigger):
+class RayJobTrigger(ParameterTrigger):
     """Wait until a RayJob's deployment is terminal, streaming its driver log meanwhile.
 
     The wait is a subscription to the triggerer's shared watch of RayJobs in the namespace (one
@@ -85,46 +86,11 @@ class RayJobTrigger(BaseTrigger):
         self.startup_timeout = startup_timeout
         self._fired = False
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and the kwargs that rebuild this trigger in any triggerer."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "name": self.name,
-                "namespace": self.namespace,
-                "kuberay_conn_id": self.kuberay_conn_id,
-                "try_number": self.try_number,
-                "get_logs": self.get_logs,
-                "log_offset": self.log_offset,
-                "log_interval": self.log_interval,
-                "startup_deadline": self.startup_deadline,
-                "tail_lines": self.tail_lines,
-                "delete_on_kill": self.delete_on_kill,
-                "wait_for_creation": self.wait_for_creation,
-                "collect_results": self.collect_results,
-                "startup_timeout": self.startup_timeout,
-            },
-        )
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait (see the class docstring) and fire exactly one event."""
         from airflow_ray_k8s._lifecycle.waits import RayJobWait
 
-        wait = RayJobWait(
-            conn_id=self.kuberay_conn_id,
-            namespace=self.namespace,
-            name=self.name,
-            try_number=self.try_number,
-            get_logs=self.get_logs,
-            log_offset=self.log_offset,
-            log_interval=self.log_interval,
-            startup_deadline=self.startup_deadline,
-            tail_lines=self.tail_lines,
-            wait_for_creation=self.wait_for_creation,
-            collect_results=self.collect_results,
-            startup_timeout=self.startup_timeout,
-            log=self.log,
-        )
+        wait = RayJobWait(**self.wait_kwargs(), log=self.log)
         payload = await wait.run()
         self._fired = True
         yield TriggerEvent(payload)

@@ -6,15 +6,16 @@ Importing this module is cheap: the Kubernetes clients and the watch hub are imp
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
+
+from airflow_ray_k8s.triggers._kwargs import ParameterTrigger
 
 #: What a :class:`RayServiceTrigger` waits for (see ``airflow_ray_k8s._lifecycle.service_waits``).
 WAIT_TARGETS = ("deployed", "healthy", "deleted")
 
 
-class RayServiceTrigger(BaseTrigger):
+class RayServiceTrigger(ParameterTrigger):
     """Wait until a RayService has rolled out a spec, serves healthy applications, or is gone.
 
     The wait is a subscription to the triggerer's shared watch of RayServices in the namespace.
@@ -64,32 +65,9 @@ class RayServiceTrigger(BaseTrigger):
         self.applications = list(applications or [])
         self.deadline = deadline
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and the kwargs that rebuild this trigger in any triggerer."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "name": self.name,
-                "namespace": self.namespace,
-                "kuberay_conn_id": self.kuberay_conn_id,
-                "wait_for": self.wait_for,
-                "generation": self.generation,
-                "applications": list(self.applications),
-                "deadline": self.deadline,
-            },
-        )
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait (see the class docstring) and fire exactly one event."""
         from airflow_ray_k8s._lifecycle.service_waits import RayServiceWait
 
-        wait = RayServiceWait(
-            conn_id=self.kuberay_conn_id,
-            namespace=self.namespace,
-            name=self.name,
-            wait_for=self.wait_for,
-            generation=self.generation,
-            applications=list(self.applications),
-            deadline=self.deadline,
-        )
+        wait = RayServiceWait(**self.wait_kwargs())
         yield TriggerEvent(await wait.run())

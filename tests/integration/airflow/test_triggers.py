@@ -82,7 +82,7 @@ async def test_a_triggerer_restart_continues_the_log_without_repeats_and_deletes
         return offset_from_annotations(obj["metadata"].get("annotations"), 1)
 
     async with asyncio.timeout(30):
-        while not await asyncio.to_thread(recorded):
+        while not await asyncio.to_thread(recorded):  # noqa: ASYNC110 (polling the API server)
             await asyncio.sleep(0.05)
     task.cancel()  # the triggerer restarts: cancellation, no on_kill
     await asyncio.gather(task, return_exceptions=True)
