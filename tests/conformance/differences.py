@@ -26,4 +26,7 @@ KNOWN: dict[str, str] = {
     "rayjob-success.final_fields": "KubeRay v1.7 (what the local KubeRay models) writes RayJob "
     "status.observedGeneration; the v1.6.2 operator built here does not",
     "rayjob-failure.final_fields": "as rayjob-success.final_fields",
+    "rayjob-held-then-admitted.events": "as rayjob-success.events",
+    "rayjob-held-then-admitted.final_fields": "as rayjob-success.final_fields",
+    "rayjob-held-then-admitted.held_fields": "as rayjob-success.final_fields (observedGeneration)",
 }

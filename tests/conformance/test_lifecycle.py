@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from airflow_ray_k8s._lifecycle.jobs import parse_time
 from tests.conformance.conftest import Backend, Observations
 from tests.conformance.watching import Recorder, distinct
 
@@ -152,12 +153,62 @@ def _finished(kind: str, obj: dict[str, Any]) -> bool:
     )
 
 
-def _drive_rayjob(b: Backend, prefix: str, entrypoint: str, **spec: Any) -> dict[str, Any]:
+def _hold_then_admit(b: Backend, name: str) -> dict[str, Any]:
+    """What Kueue does to a RayJob it created suspended: wait while it is held, then unsuspend it.
+
+    Observes the held job (its status, and that no RayCluster exists for it) and whether the
+    ``startTime`` KubeRay writes comes from the admission, which the provider's queued waits rely
+    on after a triggerer restart.
+    """
+    path = f"{RAYJOBS}/{name}"
+    start = time.monotonic()
+    status: dict[str, Any] = {}
+    while time.monotonic() - start < 60:
+        status = b.request("GET", path).json().get("status") or {}
+        if status.get("jobDeploymentStatus") == "Suspended":
+            break
+        time.sleep(0.25)
+    time.sleep(3)  # long enough for a cluster to appear if KubeRay made one for a held job
+    clusters = b.request("GET", RAYCLUSTERS).json().get("items") or []
+    admitted_at = time.time()
+    patch = b.request(
+        "PATCH",
+        path,
+        {"spec": {"suspend": False}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert patch.status_code == 200, patch.text
+    return {
+        "held": {
+            k: status.get(k)
+            for k in (
+                "jobDeploymentStatus",
+                "jobStatus",
+                "rayClusterName",
+                "jobId",
+                "rayClusterStatus",
+                "rayJobInfo",
+            )
+        },
+        "held_fields": sorted(status),
+        "clusters_while_held": sorted(
+            c["metadata"]["name"] for c in clusters if c["metadata"]["name"].startswith(name)
+        ),
+        "admitted_at": admitted_at,
+    }
+
+
+def _drive_rayjob(
+    b: Backend, prefix: str, entrypoint: str, *, held: bool = False, **spec: Any
+) -> dict[str, Any]:
     name = f"cf-{prefix}-{secrets.token_hex(3)}"
     rec = Recorder(b, RAYJOBS, name, stop=_finished).start()
     created = time.monotonic()
-    answer = b.request("POST", RAYJOBS, _rayjob(name, entrypoint, **spec))
+    answer = b.request(
+        "POST", RAYJOBS, _rayjob(name, entrypoint, **({"suspend": True} if held else {}), **spec)
+    )
     assert answer.status_code == 201, answer.text
+    hold = _hold_then_admit(b, name) if held else {}
     rec.wait()
     finished = time.monotonic()
     statuses = [obj.get("status") or {} for _, kind, obj in rec.events if kind != "BOOKMARK"]
@@ -171,7 +222,17 @@ def _drive_rayjob(b: Backend, prefix: str, entrypoint: str, **spec: Any) -> dict
     cluster_gone = _wait_gone(b, f"{RAYCLUSTERS}/{cluster}", timeout=90) if cluster else 0.0
     job_statuses = distinct([s.get("jobStatus", "") for s in statuses if s.get("jobStatus")])
     order = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "STOPPED"]
+    observed: dict[str, Any] = {}
+    if hold:
+        started = parse_time(final.get("startTime"))
+        admitted_at = hold.pop("admitted_at")
+        observed = {
+            **hold,
+            # Kubernetes writes whole seconds: "from the admission" means not before its second.
+            "start_time_from_admission": started is not None and started >= int(admitted_at),
+        }
     return {
+        **observed,
         "deployment_statuses": distinct([s.get("jobDeploymentStatus", "") for s in statuses]),
         # KubeRay samples the dashboard's job status every few seconds: which of PENDING and
         # RUNNING a watch sees is chance; the order and the last one are not.
@@ -209,3 +270,12 @@ def test_a_rayjob_kuberay_rejects(backends: dict[str, Backend], observations: Ob
         lambda b: _drive_rayjob(b, "invalid", "python -c 'print(1)'", shutdownAfterJobFinishes=False),
     )
     compare(observations, "rayjob-validation-failed", seen)
+
+
+def test_a_rayjob_created_suspended_runs_once_admitted(
+    backends: dict[str, Backend], observations: Observations
+) -> None:
+    # What Kueue's webhook and admission do to a RayJob on a LocalQueue (the provider's
+    # ``queue_name=``): created with spec.suspend true, held without a cluster, then unsuspended.
+    seen = parallel(backends, lambda b: _drive_rayjob(b, "held", "python -c 'print(1)'", held=True))
+    compare(observations, "rayjob-held-then-admitted", seen)

@@ -136,7 +136,6 @@ class RayJobController:
             requeue = await self._release(key, job, status)
         elif dep == "Suspended":
             if not spec.get("suspend"):
-                status["jobStatus"] = ""
                 status["jobDeploymentStatus"] = ""
         elif dep in ("Complete", "Failed"):
             return await self._cleanup(key, job, spec, status)
@@ -162,7 +161,7 @@ class RayJobController:
         if not status.get("rayClusterName"):
             selector = spec.get("clusterSelector") or {}
             status["rayClusterName"] = selector.get(CLUSTER_SELECTOR_KEY) or f"{key[1]}-{m.random_suffix()}"
-        status.setdefault("jobStatus", "")
+        # KubeRay's JobStatusNew is "", which its JSON omits: no jobStatus until Ray reports one.
         status["jobDeploymentStatus"] = "Initializing"
         status["startTime"] = m.now_rfc3339()
         status["observedGeneration"] = job["metadata"].get("generation", 1)
@@ -487,17 +486,18 @@ class RayJobController:
                         COMPONENT,
                     )
                 return self.ctl.options.requeue_seconds
-        for field in (
-            "rayClusterStatus",
-            "rayClusterName",
-            "dashboardURL",
-            "jobId",
-            "message",
-            "reason",
-            "rayJobInfo",
-        ):
+        for field in ("rayClusterName", "dashboardURL", "jobId", "message", "reason", "jobStatus"):
             status.pop(field, None)
-        status["jobStatus"] = ""
+        # KubeRay resets these two to their zero structs, which its JSON still writes (a held
+        # RayJob of the conformance suite shows them so on the real operator).
+        status["rayClusterStatus"] = {
+            "desiredCPU": "0",
+            "desiredGPU": "0",
+            "desiredMemory": "0",
+            "desiredTPU": "0",
+            "head": {},
+        }
+        status["rayJobInfo"] = {}
         status["jobDeploymentStatus"] = (
             "Suspended" if status.get("jobDeploymentStatus") == "Suspending" else ""
         )
