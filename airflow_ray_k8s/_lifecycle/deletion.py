@@ -46,11 +46,11 @@ class DeleteAndWaitOperator(BaseOperator):
     def __init__(
         self,
         *,
-        namespace: str | None,
-        kuberay_conn_id: str,
-        wait_for_deletion: bool,
-        deferrable: bool | None,
-        deletion_timeout: float,
+        namespace: str | None = None,
+        kuberay_conn_id: str = "kuberay_default",
+        wait_for_deletion: bool = True,
+        deferrable: bool | None = None,
+        deletion_timeout: float = DEFAULT_DELETE_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

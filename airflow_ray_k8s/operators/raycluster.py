@@ -25,7 +25,7 @@ from airflow_ray_k8s._lifecycle.context import (
     wait_bound,
 )
 from airflow_ray_k8s._lifecycle.deferral import DeferringOperator
-from airflow_ray_k8s._lifecycle.deletion import DEFAULT_DELETE_TIMEOUT, DeleteAndWaitOperator
+from airflow_ray_k8s._lifecycle.deletion import DeleteAndWaitOperator
 from airflow_ray_k8s.links import XCOM_DASHBOARD_URL, RayDashboardLink
 
 if TYPE_CHECKING:
@@ -333,25 +333,9 @@ class RayClusterDeleteOperator(DeleteAndWaitOperator):
     kind = "RayCluster"
     name_attr = "cluster_name"
 
-    def __init__(
-        self,
-        *,
-        cluster_name: str,
-        namespace: str | None = None,
-        kuberay_conn_id: str = "kuberay_default",
-        wait_for_deletion: bool = True,
-        deferrable: bool | None = None,
-        deletion_timeout: float = DEFAULT_DELETE_TIMEOUT,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            namespace=namespace,
-            kuberay_conn_id=kuberay_conn_id,
-            wait_for_deletion=wait_for_deletion,
-            deferrable=deferrable,
-            deletion_timeout=deletion_timeout,
-            **kwargs,
-        )
+    def __init__(self, *, cluster_name: str, **kwargs: Any) -> None:
+        # The other parameters, and their defaults, are DeleteAndWaitOperator's.
+        super().__init__(**kwargs)
         self.cluster_name = cluster_name
 
     def resource(self) -> Resource:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_ray_k8s._lifecycle.context import default_deferrable, identity_from_context
 from airflow_ray_k8s._lifecycle.deferral import DeferringOperator
-from airflow_ray_k8s._lifecycle.deletion import DEFAULT_DELETE_TIMEOUT, DeleteAndWaitOperator
+from airflow_ray_k8s._lifecycle.deletion import DeleteAndWaitOperator
 from airflow_ray_k8s.links import (
     XCOM_DASHBOARD_URL,
     XCOM_SERVE_DASHBOARD_URL,
@@ -263,25 +263,9 @@ class RayServiceDeleteOperator(DeleteAndWaitOperator):
     # Foreground: the object goes only after its clusters, so "gone" means nothing is left.
     propagation_policy = "Foreground"
 
-    def __init__(
-        self,
-        *,
-        service_name: str,
-        namespace: str | None = None,
-        kuberay_conn_id: str = "kuberay_default",
-        wait_for_deletion: bool = True,
-        deferrable: bool | None = None,
-        deletion_timeout: float = DEFAULT_DELETE_TIMEOUT,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            namespace=namespace,
-            kuberay_conn_id=kuberay_conn_id,
-            wait_for_deletion=wait_for_deletion,
-            deferrable=deferrable,
-            deletion_timeout=deletion_timeout,
-            **kwargs,
-        )
+    def __init__(self, *, service_name: str, **kwargs: Any) -> None:
+        # The other parameters, and their defaults, are DeleteAndWaitOperator's.
+        super().__init__(**kwargs)
         self.service_name = service_name
 
     def resource(self) -> Resource:
