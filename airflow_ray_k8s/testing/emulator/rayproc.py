@@ -33,6 +33,16 @@ from typing import Any
 
 import aiohttp
 
+from airflow_ray_k8s.testing.procgroups import (
+    cmdline,
+    group_alive,
+    group_members,
+    group_names,
+    pid_alive,
+    signal_group,
+    wait_group_gone,
+)
+
 log = logging.getLogger(__name__)
 
 # Ray's default worker-port range; the dashboard must not land in it (FACTS.md).
@@ -326,13 +336,7 @@ class RayHead:
 
     def signal_group(self, sig: signal.Signals) -> bool:
         """Send ``sig`` to the head's whole process group; False if the group is gone."""
-        if self.pgid is None:
-            return False
-        try:
-            os.killpg(self.pgid, sig)
-        except ProcessLookupError:
-            return False
-        return True
+        return signal_group(self.pgid, sig)
 
     async def stop(self, grace: float = 10.0) -> None:
         """SIGTERM the group and the jobs' drivers, SIGKILL whatever is left after ``grace`` seconds,
@@ -367,7 +371,7 @@ class RayHead:
 
     def survives(self) -> bool:
         """Whether any process of this head (its group, or a driver elsewhere) is still alive."""
-        return _group_alive(self.pgid) or bool(processes_naming(str(self.temp_dir)))
+        return group_alive(self.pgid) or bool(processes_naming(str(self.temp_dir)))
 
     def kill_now(self) -> None:
         """Synchronous SIGKILL of the group and of the jobs' drivers, and reap (atexit, finalizers,
@@ -378,7 +382,7 @@ class RayHead:
         _kill_processes_naming(str(self.temp_dir))
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
-        _wait_group_gone(self.pgid, timeout=5)
+        wait_group_gone(self.pgid, timeout=5)
         self.cleanup_files()
 
     def cleanup_files(self) -> None:
@@ -400,25 +404,6 @@ async def _answers(session: aiohttp.ClientSession, url: str, any_status: bool = 
             return any_status or resp.status == 200
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
         return False
-
-
-def _group_alive(pgid: int | None) -> bool:
-    if pgid is None:
-        return False
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _wait_group_gone(pgid: int | None, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        # Zombies of the group's children are reaped by init once the leader is gone.
-        time.sleep(0.05)
 
 
 def processes_naming(temp_dir: str) -> list[int]:
@@ -455,31 +440,6 @@ def _kill_processes_naming(temp_dir: str, timeout: float = 5.0) -> None:
         time.sleep(0.05)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def group_members(pgid: int) -> list[int]:
-    """Pids of the live processes in process group ``pgid`` (reads /proc; empty elsewhere)."""
-    members: list[int] = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # Field 5 (pgrp) follows the parenthesised command name, which may contain spaces.
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
-
-
 def runtime_records() -> list[tuple[Path, int, int, str]]:
     """``(record file, pgid, owner pid, temp dir)`` of every head recorded in ``/tmp/ark-<uid>``."""
     records: list[tuple[Path, int, int, str]] = []
@@ -504,14 +464,14 @@ def reap_leftovers() -> list[int]:
     """
     killed: list[int] = []
     for record, pgid, owner, temp_dir in runtime_records():
-        if _pid_alive(owner):
+        if pid_alive(owner):
             continue
         if surviving_pgid(pgid, temp_dir):
-            if _group_alive(pgid) and _group_is_ray_head(pgid, temp_dir):
+            if group_alive(pgid) and _group_is_ray_head(pgid, temp_dir):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGKILL)
             _kill_processes_naming(temp_dir)
-            _wait_group_gone(pgid, timeout=5)
+            wait_group_gone(pgid, timeout=5)
             killed.append(pgid)
             log.warning("reaped leftover Ray head process group %s (%s)", pgid, temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
@@ -525,20 +485,13 @@ def reap_leftovers() -> list[int]:
 def surviving_pgid(pgid: int, temp_dir: str) -> bool:
     """Whether any process of the Ray head recorded as (``pgid``, ``temp_dir``) is still alive:
     its process group, or a job's driver outside it (see :func:`processes_naming`)."""
-    return (_group_alive(pgid) and _group_is_ray_head(pgid, temp_dir)) or bool(processes_naming(temp_dir))
+    return (group_alive(pgid) and _group_is_ray_head(pgid, temp_dir)) or bool(processes_naming(temp_dir))
 
 
 def _group_is_ray_head(pgid: int, temp_dir: str) -> bool:
     """Guard against pgid reuse: some member's command line names the head's temp dir."""
-    for pid in group_members(pgid):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if temp_dir in cmdline:
-            return True
     # Without /proc (macOS) trust the record: it was written by this tool for this pgid.
-    return not Path("/proc").is_dir()
+    return group_names(pgid, temp_dir) or not Path("/proc").is_dir()
 
 
 def recorded_groups(workdir: Path) -> list[tuple[int, str]]:
@@ -564,12 +517,12 @@ def describe_survivors(workdir: Path) -> list[str]:
     """One line per live process of a recorded head (pid, state, command), for error messages."""
     lines: list[str] = []
     for pgid, temp_dir in recorded_groups(workdir):
-        pids = set(processes_naming(temp_dir)) | set(group_members(pgid) if _group_alive(pgid) else [])
+        pids = set(processes_naming(temp_dir)) | set(group_members(pgid) if group_alive(pgid) else [])
         for pid in sorted(pids):
             try:
                 stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
+            cmd = cmdline(pid)
             lines.append(f"head {temp_dir} (pgid {pgid}): pid {pid} [{stat[0]}] pgid {stat[2]} {cmd[:120]}")
     return lines

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_ray_k8s.testing.emulator.rayproc import processes_naming, runtime_root, venv_bin
+from airflow_ray_k8s.testing.procgroups import group_alive
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +258,7 @@ class ContainerProcess:
         self._signal(signal.SIGTERM)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
-            if self.process.returncode is not None and not self._group_alive():
+            if self.process.returncode is not None and not group_alive(self.pid):
                 break
             await asyncio.sleep(0.1)
         self._signal(signal.SIGKILL)
@@ -266,17 +267,6 @@ class ContainerProcess:
         if self._record is not None:
             with contextlib.suppress(OSError):
                 self._record.unlink()
-
-    def _group_alive(self) -> bool:
-        if self.pid is None:
-            return False
-        try:
-            os.killpg(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
 
 
 async def kill_pod_leftovers(temp_dir: Path, grace: float = 5.0) -> None:

@@ -231,6 +231,13 @@ class PodRunner:
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
+    def _crash_loop(self, entry: dict[str, Any], backoff: float) -> None:
+        """A failed container waiting ``backoff`` seconds for its restart, as the kubelet shows it."""
+        entry["restartCount"] = entry.get("restartCount", 0) + 1
+        entry["lastState"] = entry.pop("state")
+        message = f"back-off {backoff:.0f}s restarting failed container={entry['name']} pod={self.name}"
+        entry["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
+
     def _set_waiting(self, container: dict[str, Any], reason: str, message: str) -> None:
         table = self._init_statuses if container["name"] in self._init_statuses else self._statuses
         entry = table[container["name"]]
@@ -299,14 +306,7 @@ class PodRunner:
                 self.status["phase"] = "Failed"
                 await self._write()
                 return False
-            entry["restartCount"] = entry.get("restartCount", 0) + 1
-            entry["lastState"] = entry.pop("state")
-            entry["state"] = {
-                "waiting": {
-                    "reason": "CrashLoopBackOff",
-                    "message": f"back-off {backoff:.0f}s restarting failed container={name} pod={self.name}",
-                }
-            }
+            self._crash_loop(entry, backoff)
             await self._write()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
@@ -335,14 +335,7 @@ class PodRunner:
             if not restart:
                 await self._refresh_ready()
                 return
-            entry["restartCount"] = entry.get("restartCount", 0) + 1
-            entry["lastState"] = entry.pop("state")
-            entry["state"] = {
-                "waiting": {
-                    "reason": "CrashLoopBackOff",
-                    "message": f"back-off {backoff:.0f}s restarting failed container={name} pod={self.name}",
-                }
-            }
+            self._crash_loop(entry, backoff)
             await self._refresh_ready()
             await self._events.record(
                 self.pod,

@@ -15,23 +15,14 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from airflow_ray_k8s.testing.emulator.rayproc import group_members, runtime_root
+from airflow_ray_k8s.testing.emulator.rayproc import runtime_root
+from airflow_ray_k8s.testing.procgroups import group_alive, group_names, pid_alive
 
 log = logging.getLogger(__name__)
 
 
 class ChildFailed(RuntimeError):
     """A control-plane process exited or did not become ready; the message carries its log tail."""
-
-
-def _alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Child:
@@ -105,7 +96,7 @@ class Child:
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             self.process.poll()
-            if not _alive(pgid):
+            if not group_alive(pgid):
                 break
             time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):
@@ -129,15 +120,9 @@ def reap_leftover_children() -> list[int]:
             pgid, owner = int(pgid_s), int(owner_s)
         except (OSError, ValueError):
             continue
-        try:
-            os.kill(owner, 0)
+        if pid_alive(owner):
             continue  # its run is still going
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
-        # Guard against pgid reuse: some member's command line names the dead run's folder.
-        if _alive(pgid) and any(folder in _cmdline(pid) for pid in group_members(pgid)):
+        if group_alive(pgid) and group_names(pgid, folder):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
             killed.append(pgid)
@@ -145,10 +130,3 @@ def reap_leftover_children() -> list[int]:
         with contextlib.suppress(OSError):
             record.unlink()
     return killed
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""

@@ -273,6 +273,7 @@ def test_stopping_right_after_a_delete_leaves_no_head_and_no_driver(tmp_path: Pa
     """
     from airflow_ray_k8s.testing.emulator.rayproc import describe_survivors, processes_naming, recorded_groups
     from airflow_ray_k8s.testing.emulator.server import LocalKubeRay
+    from airflow_ray_k8s.testing.procgroups import cmdline
 
     workdir = tmp_path / "local-kuberay"
     with LocalKubeRay("ray", workdir=workdir) as own:
@@ -298,7 +299,7 @@ def test_stopping_right_after_a_delete_leaves_no_head_and_no_driver(tmp_path: Pa
         wait_for(running, what="the job to run")
         ((_, temp_dir),) = recorded_groups(workdir)
         wait_for(
-            lambda: any(b"time.sleep(300)" in _cmdline(p) for p in processes_naming(temp_dir)), 30, "driver"
+            lambda: any("time.sleep(300)" in cmdline(p) for p in processes_naming(temp_dir)), 30, "driver"
         )
         api.delete_namespaced_custom_object(GROUP, VERSION, NS, "rayclusters", "brief")
         wait_for(
@@ -306,10 +307,3 @@ def test_stopping_right_after_a_delete_leaves_no_head_and_no_driver(tmp_path: Pa
         )
     # No waiting here: the emulator's stop must have finished the head's stop itself.
     assert describe_survivors(workdir) == []
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
