@@ -37,8 +37,11 @@ typecheck: env
 # pytest exits 5 when it collected no test; make treats any non-zero exit as failure, so an empty
 # run can never pass as green. The real-control-plane tier (tests marked realkube) is part of it:
 # REALKUBE_REQUIRED=1 turns "not built" into a failure instead of a skip.
+# Two pytest workers (pytest-xdist), a test file each at a time: most of the suite waits on Ray
+# heads and API servers, so two files in flight use the two cores. PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 2
 pytest: env real-kuberay
-	REALKUBE_REQUIRED=1 $(BIN)/pytest --realkube
+	REALKUBE_REQUIRED=1 $(BIN)/pytest --realkube -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 
