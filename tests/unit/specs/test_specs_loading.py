@@ -327,7 +327,12 @@ def test_unknown_fields_set_to_null_are_left_out_like_known_ones() -> None:
     assert "futureKubeRayOptions" not in loaded.to_spec_dict()
 
 
-@pytest.mark.parametrize("value", [object(), {1, 2}, b"\xff", float("nan"), {1: "a"}], ids=repr)
+@pytest.mark.parametrize(
+    "value",
+    [object(), {1, 2}, b"\xff", float("nan"), {1: "a"}],
+    # Ids that name the value without its address: the same in every pytest worker.
+    ids=["object", "set", "bytes", "nan", "int-key"],
+)
 def test_unknown_fields_must_be_data_a_manifest_can_carry(value: Any) -> None:
     """Unknown fields are kept as given, so a value JSON cannot carry is refused when loaded,
     not found later when the manifest is serialized."""
